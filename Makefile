@@ -1,0 +1,29 @@
+# Two commands for a fresh machine with Python 3.11 and gcc:
+#   make demo   sets up .venv and runs the main demo
+#   make test   sets up .venv and runs the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: venv demo test bench clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip 'setuptools<81' wheel
+	$(BIN)/python -m pip install --quiet -e '.[test,redis,bench]'
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/python examples/demo.py
+
+test: venv
+	$(BIN)/python -m pytest
+
+bench: venv
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .cache build *.egg-info
