@@ -18,6 +18,7 @@ import hashlib
 from theano.gof import cc, op
 
 _applied = False
+_originals = {}
 
 
 def _stable_cop_version(self):
@@ -48,8 +49,9 @@ def apply():
     if _applied:
         return
     _applied = True
+    _originals.update(cop_version=op.COp.c_code_cache_version, cmodule_key_=cc.CLinker.cmodule_key_)
     op.COp.c_code_cache_version = _stable_cop_version
-    theano_cmodule_key = cc.CLinker.cmodule_key_
+    theano_cmodule_key = _originals["cmodule_key_"]
 
     def cmodule_key_(self, fgraph, no_recycling, compile_args=None, libraries=None,
                      header_dirs=None, insert_config_hash=True, c_compiler=None):
@@ -62,3 +64,12 @@ def apply():
 
     cmodule_key_.__doc__ = theano_cmodule_key.__doc__
     cc.CLinker.cmodule_key_ = cmodule_key_
+
+
+def restore_theano_originals():
+    """Put Theano's own methods back (tests use it to show what the fixes change)."""
+    global _applied
+    if _applied:
+        op.COp.c_code_cache_version = _originals["cop_version"]
+        cc.CLinker.cmodule_key_ = _originals["cmodule_key_"]
+        _applied = False

@@ -17,6 +17,7 @@ from theano.gof import cmodule
 
 FILE_NAME = "fncache-march-flags.json"
 _applied = False
+_original = None
 
 
 def _cpu_identity():
@@ -65,8 +66,9 @@ def apply():
     if _applied or not config.cxx:
         return
     _applied = True
+    global _original
     gcc = cmodule.GCC_compiler
-    theano_compile_args = gcc.compile_args
+    theano_compile_args = _original = gcc.compile_args
 
     def compile_args(march_flags=True):
         if gcc.march_flags is None and march_flags:
@@ -82,3 +84,11 @@ def apply():
         return theano_compile_args(march_flags)
 
     gcc.compile_args = staticmethod(compile_args)
+
+
+def restore_theano_original():
+    """Probe as Theano does, every process (benchmarks use it for the stock baseline)."""
+    global _applied
+    if _applied:
+        cmodule.GCC_compiler.compile_args = staticmethod(_original)
+        _applied = False

@@ -1,0 +1,115 @@
+"""Lookup-or-compile: the compile cache's one path.
+
+key the graph -> look in the tiers -> (miss) take the key's lock -> look again
+-> compile with module recording -> serialize -> store. A graph that cannot be
+keyed or stored safely is compiled exactly as Theano would, and the reason is
+counted in the statistics.
+"""
+import logging
+import os
+import sys
+import time
+
+import theano
+
+from fncache import serialize, stats, thunks
+from fncache.config import settings
+from fncache.errors import EntryRejected
+from fncache.keys.graph import UnkeyableGraph, signature
+from fncache.store import current, envelope, locks
+
+_log = logging.getLogger("fncache")
+KIND = "compiled"
+
+# The real theano.function, whatever install() later puts in its place.
+theano_function = sys.modules["theano.compile.function"].function
+
+
+def _compile(inputs, outputs, kwargs):
+    with thunks.recording():
+        return theano_function(inputs, outputs, **kwargs)
+
+
+def _uncacheable(reason, inputs, outputs, kwargs):
+    stats.count("uncacheable." + reason)
+    return theano_function(inputs, outputs, **kwargs)
+
+
+def _where(depth=3):
+    """module:line of the user's call, for listings."""
+    frame = sys._getframe(depth)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(("fncache", "theano")):
+        frame = frame.f_back
+    if frame is None:
+        return "?"
+    return "%s:%d" % (frame.f_globals.get("__name__", "?"), frame.f_lineno)
+
+
+def _loader(sig, secret):
+    def load(data):
+        header, payload = envelope.open_envelope(sig.key, data, secret)
+        if header.get("kind") != KIND:
+            raise EntryRejected("corrupt", "entry is a %s entry, not a compiled function"
+                                % header.get("kind"))
+        started = time.perf_counter()
+        try:
+            fn = serialize.loads(payload, sig.shared)
+        except Exception as exc:  # an entry this process cannot rebuild is a miss
+            raise EntryRejected("corrupt", "cannot rebuild the function: %s: %s"
+                                % (type(exc).__name__, exc)) from None
+        seconds = time.perf_counter() - started
+        stats.seconds("load", seconds)
+        stats.seconds("saved.compile", max(0.0, header.get("compile_seconds", 0.0) - seconds))
+        return fn
+    return load
+
+
+def function(inputs, outputs=None, **kwargs):
+    """``theano.function`` through the compile cache."""
+    if settings.disabled:
+        return theano_function(inputs, outputs, **kwargs)
+    name = kwargs.get("name")
+    try:
+        sig = signature(inputs, outputs, **kwargs)
+    except UnkeyableGraph as exc:
+        _log.info("fncache: compiling without cache: %s", exc)
+        return _uncacheable("unkeyable", inputs, outputs, kwargs)
+    cache = current()
+    fn, _ = cache.store.get(sig.key, _loader(sig, settings.secret))
+    if fn is not None:
+        stats.count("compiled.hits")
+        fn.name = name
+        return fn
+    with locks.key_lock(cache.directory, sig.key, settings.wait_timeout) as held:
+        if held:  # another process may have stored it while we waited
+            fn, _ = cache.store.get(sig.key, _loader(sig, settings.secret))
+            if fn is not None:
+                stats.count("compiled.hits")
+                fn.name = name
+                return fn
+        return _compile_and_store(cache, sig, inputs, outputs, kwargs)
+
+
+def _compile_and_store(cache, sig, inputs, outputs, kwargs):
+    started = time.perf_counter()
+    fn = _compile(inputs, outputs, kwargs)
+    compile_seconds = time.perf_counter() - started
+    stats.count("compile.count")
+    stats.seconds("compile", compile_seconds)
+    if type(fn.maker) is not theano.compile.function_module.FunctionMaker:
+        stats.count("uncacheable.mode")  # DebugMode and kin build their own makers
+        return fn
+    if cache.readonly:
+        return fn
+    try:
+        payload = serialize.dumps(fn, sig.shared)
+    except serialize.SerializationError as exc:
+        _log.info("fncache: compiled but not cached: %s", exc)
+        stats.count("uncacheable.serialize")
+        return fn
+    info = {"kind": KIND, "name": kwargs.get("name") or "", "where": _where(),
+            "compile_seconds": compile_seconds, "pid": os.getpid()}
+    data = envelope.seal(sig.key, info, payload, settings.secret)
+    cache.store.put(sig.key, data)
+    cache.record(sig.key, dict(info, size=len(data)))
+    return fn

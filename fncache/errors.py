@@ -1,0 +1,27 @@
+"""fncache's exceptions: each subclasses the built-in a caller would expect."""
+
+
+class FncacheError(Exception):
+    """Base of every error fncache raises on purpose."""
+
+
+class ConfigError(FncacheError, ValueError):
+    """A setting has a bad value (size, URL, secret file, ...)."""
+
+
+class UnknownKeyError(FncacheError, KeyError):
+    """No entry (or no record of a key) matches what was asked for."""
+
+    def __str__(self):  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else "unknown key"
+
+
+class EntryRejected(FncacheError):
+    """A stored entry is unusable: damaged, unsigned, or from another format.
+
+    ``reason`` is one of 'corrupt', 'bad-signature', 'version-mismatch'.
+    """
+
+    def __init__(self, reason, message):
+        super().__init__(message)
+        self.reason = reason

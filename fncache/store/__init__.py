@@ -1,0 +1,88 @@
+"""Where entries live: memory, local disk, and a team tier, behind one interface.
+
+A tier maps a str key to bytes and knows nothing of Theano. ``Cache`` puts
+the tiers named by the settings in order and keeps the directory's index
+(entry records and statistics) beside them.
+"""
+import atexit
+import os
+import threading
+import time
+
+import diskcache
+
+from fncache import stats
+from fncache.store.disk import DiskStore
+from fncache.store.memory import MemoryStore
+from fncache.store.tiered import TieredStore
+
+ENTRIES = "entries"  # diskcache folder of the entries themselves
+INDEX = "index"  # diskcache folder of entry records and statistics (never evicted)
+
+
+class Cache:
+    """The tiers and index of one cache directory, as one process sees them."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.directory = settings.directory
+        self.readonly = settings.readonly
+        self.memory = MemoryStore(max_bytes=settings.memory_limit)
+        tiers = [self.memory]
+        self.disk = DiskStore(os.path.join(self.directory, ENTRIES),
+                              size_limit=settings.size_limit, readonly=self.readonly)
+        tiers.append(self.disk)
+        self.index = diskcache.Cache(os.path.join(self.directory, INDEX),
+                                     eviction_policy="none", size_limit=1 << 40)
+        self.store = TieredStore(tiers)
+        self._lock = threading.Lock()
+
+    # Entry records: what `fncache ls` shows without opening entries.
+    def record(self, key, info):
+        if not self.readonly:
+            self.index.set("entry:" + key, dict(info, created=time.time()), retry=True)
+
+    def entry_info(self, key):
+        return self.index.get("entry:" + key, default=None, retry=True)
+
+    def flush_stats(self):
+        if not self.readonly:
+            stats.flush(self.index)
+
+    def close(self):
+        try:
+            self.flush_stats()
+        finally:
+            self.index.close()
+            self.disk.close()
+
+
+_current = None
+_current_lock = threading.Lock()
+
+
+def current():
+    """The Cache for the current settings, opened on first use."""
+    global _current
+    from fncache.config import settings
+    with _current_lock:
+        if _current is None or _current.settings_snapshot != _snapshot(settings):
+            if _current is not None:
+                _current.close()
+            _current = Cache(settings)
+            _current.settings_snapshot = _snapshot(settings)
+        return _current
+
+
+def _snapshot(settings):
+    return (settings.directory, settings.redis_url, settings.secret, settings.readonly,
+            settings.size_limit, settings.memory_limit)
+
+
+@atexit.register
+def _close_at_exit():
+    if _current is not None:
+        try:
+            _current.close()
+        except Exception:
+            pass  # statistics are best effort at exit

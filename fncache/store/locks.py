@@ -1,0 +1,67 @@
+"""Single flight across processes: one compiles a key, the others wait for it.
+
+An advisory ``flock`` on a per-key lock file. The kernel drops the lock when
+its holder exits, even on SIGKILL, so a crashed compiler never blocks the
+others for longer than it lived. Waiters give up after a timeout and compile
+themselves.
+"""
+import contextlib
+import errno
+import fcntl
+import os
+import time
+
+POLL_SECONDS = 0.05
+
+
+@contextlib.contextmanager
+def key_lock(directory, key, timeout):
+    """Hold the lock of ``key`` (yield True), or yield False after ``timeout`` seconds.
+
+    Yields None when no lock can be taken at all (read-only directory).
+    """
+    path = os.path.join(directory, "locks", key[:2], key + ".lock")
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield None
+        return
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                acquired = True
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise
+            if time.monotonic() >= deadline:
+                acquired = False
+                break
+            time.sleep(POLL_SECONDS)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def is_locked(directory, key):
+    """True if some process holds ``key``'s lock right now (it is compiling it)."""
+    path = os.path.join(directory, "locks", key[:2], key + ".lock")
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)

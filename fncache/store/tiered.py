@@ -1,0 +1,81 @@
+"""Read-through, write-to-all over the tiers, fastest first.
+
+A tier that fails (disk full, directory gone read-only, Redis down) is
+skipped for a while with one warning; the run goes on with the tiers that
+work. An entry that fails validation is a miss: it is counted, removed from
+the tier that served it, and the next tier is asked.
+"""
+import logging
+import time
+import warnings
+
+from fncache import stats
+from fncache.errors import EntryRejected
+
+_log = logging.getLogger("fncache.store")
+RETRY_AFTER = 5.0  # seconds a failed tier is skipped before it is tried again
+
+
+class FncacheWarning(UserWarning):
+    """A cache tier or entry had a problem; fncache carried on without it."""
+
+
+class TieredStore:
+    def __init__(self, tiers):
+        self.tiers = list(tiers)
+        self._skip_until = {}
+        self._warned = set()
+
+    def _call(self, tier, method, *args):
+        if time.monotonic() < self._skip_until.get(tier.name, 0.0):
+            return None
+        try:
+            return getattr(tier, method)(*args)
+        except Exception as exc:  # a broken tier must never break the caller's run
+            self._skip_until[tier.name] = time.monotonic() + RETRY_AFTER
+            stats.count(tier.name + ".errors")
+            if (tier.name, method) not in self._warned:
+                self._warned.add((tier.name, method))
+                warnings.warn("fncache: the %s tier failed on %s (%s: %s); carrying on without it"
+                              % (tier.name, method, type(exc).__name__, exc), FncacheWarning,
+                              stacklevel=4)
+            return None
+
+    def get(self, key, validate):
+        """``(validate(data), tier name)`` from the fastest tier holding a valid entry."""
+        for depth, tier in enumerate(self.tiers):
+            data = self._call(tier, "get", key)
+            if data is None:
+                stats.count(tier.name + ".misses")
+                continue
+            try:
+                value = validate(data)
+            except EntryRejected as exc:
+                stats.count("rejected." + exc.reason)
+                warnings.warn("fncache: ignoring a bad entry in the %s tier (%s); it will be "
+                              "rebuilt" % (tier.name, exc), FncacheWarning, stacklevel=3)
+                self._call(tier, "delete", key)
+                stats.count(tier.name + ".misses")
+                continue
+            stats.count(tier.name + ".hits")
+            for faster in self.tiers[:depth]:
+                if faster.writable:
+                    self._call(faster, "put", key, data)
+            return value, tier.name
+        return None, None
+
+    def put(self, key, data):
+        for tier in self.tiers:
+            if tier.writable:
+                self._call(tier, "put", key, data)
+
+    def delete(self, key):
+        for tier in self.tiers:
+            if tier.writable:
+                self._call(tier, "delete", key)
+
+    def tier(self, name):
+        for tier in self.tiers:
+            if tier.name == name:
+                return tier
+        return None

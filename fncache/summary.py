@@ -1,0 +1,36 @@
+"""fncache.stats(): the numbers people ask of a cache, per tier and in total."""
+from fncache import stats as counters
+from fncache.store import current
+
+TIERS = ("memory", "disk", "redis")
+
+
+def stats(session_only=False):
+    """Hits, misses, bytes and seconds saved, per tier and in total.
+
+    Totals cover every process that used the cache directory (``session_only``:
+    just this process). Times are in seconds.
+    """
+    cache = current()
+    raw = counters.session() if session_only else counters.totals(cache.index)
+    tiers = {}
+    for name in TIERS:
+        hits, misses = raw.get(name + ".hits", 0), raw.get(name + ".misses", 0)
+        tiers[name] = {"hits": hits, "misses": misses, "errors": raw.get(name + ".errors", 0),
+                       "hit_rate": hits / (hits + misses) if hits + misses else None}
+    tiers["memory"].update(entries=len(cache.memory), bytes=cache.memory.total_bytes)
+    tiers["disk"].update(entries=len(cache.disk), bytes=cache.disk.total_bytes)
+    return {
+        "directory": cache.directory,
+        "tiers": tiers,
+        "compiled": {"hits": raw.get("compiled.hits", 0),
+                     "compiles": raw.get("compile.count", 0),
+                     "compile_seconds": raw.get("compile_ms", 0) / 1000.0,
+                     "load_seconds": raw.get("load_ms", 0) / 1000.0,
+                     "seconds_saved": raw.get("saved.compile_ms", 0) / 1000.0},
+        "memo": {"hits": raw.get("memo.hits", 0), "misses": raw.get("memo.misses", 0),
+                 "seconds_saved": raw.get("saved.memo_ms", 0) / 1000.0},
+        "rejected": {k.split(".", 1)[1]: v for k, v in raw.items() if k.startswith("rejected.")},
+        "uncacheable": {k.split(".", 1)[1]: v for k, v in raw.items()
+                        if k.startswith("uncacheable.")},
+    }
