@@ -12,7 +12,7 @@ import time
 
 import theano
 
-from fncache import serialize, stats, thunks
+from fncache import counters, serialize, thunks
 from fncache.config import settings
 from fncache.errors import EntryRejected
 from fncache.keys.graph import UnkeyableGraph, signature
@@ -31,7 +31,7 @@ def _compile(inputs, outputs, kwargs):
 
 
 def _uncacheable(reason, inputs, outputs, kwargs):
-    stats.count("uncacheable." + reason)
+    counters.count("uncacheable." + reason)
     return theano_function(inputs, outputs, **kwargs)
 
 
@@ -58,8 +58,8 @@ def _loader(sig, secret):
             raise EntryRejected("corrupt", "cannot rebuild the function: %s: %s"
                                 % (type(exc).__name__, exc)) from None
         seconds = time.perf_counter() - started
-        stats.seconds("load", seconds)
-        stats.seconds("saved.compile", max(0.0, header.get("compile_seconds", 0.0) - seconds))
+        counters.seconds("load", seconds)
+        counters.seconds("saved.compile", max(0.0, header.get("compile_seconds", 0.0) - seconds))
         return fn
     return load
 
@@ -77,14 +77,14 @@ def function(inputs, outputs=None, **kwargs):
     cache = current()
     fn, _ = cache.store.get(sig.key, _loader(sig, settings.secret))
     if fn is not None:
-        stats.count("compiled.hits")
+        counters.count("compiled.hits")
         fn.name = name
         return fn
     with locks.key_lock(cache.directory, sig.key, settings.wait_timeout) as held:
         if held:  # another process may have stored it while we waited
             fn, _ = cache.store.get(sig.key, _loader(sig, settings.secret))
             if fn is not None:
-                stats.count("compiled.hits")
+                counters.count("compiled.hits")
                 fn.name = name
                 return fn
         return _compile_and_store(cache, sig, inputs, outputs, kwargs)
@@ -94,10 +94,10 @@ def _compile_and_store(cache, sig, inputs, outputs, kwargs):
     started = time.perf_counter()
     fn = _compile(inputs, outputs, kwargs)
     compile_seconds = time.perf_counter() - started
-    stats.count("compile.count")
-    stats.seconds("compile", compile_seconds)
+    counters.count("compile.count")
+    counters.seconds("compile", compile_seconds)
     if type(fn.maker) is not theano.compile.function_module.FunctionMaker:
-        stats.count("uncacheable.mode")  # DebugMode and kin build their own makers
+        counters.count("uncacheable.mode")  # DebugMode and kin build their own makers
         return fn
     if cache.readonly:
         return fn
@@ -105,7 +105,7 @@ def _compile_and_store(cache, sig, inputs, outputs, kwargs):
         payload = serialize.dumps(fn, sig.shared)
     except serialize.SerializationError as exc:
         _log.info("fncache: compiled but not cached: %s", exc)
-        stats.count("uncacheable.serialize")
+        counters.count("uncacheable.serialize")
         return fn
     info = {"kind": KIND, "name": kwargs.get("name") or "", "where": _where(),
             "compile_seconds": compile_seconds, "pid": os.getpid()}

@@ -1,5 +1,5 @@
 """fncache.stats(): the numbers people ask of a cache, per tier and in total."""
-from fncache import stats as counters
+from fncache import counters
 from fncache.store import current
 
 TIERS = ("memory", "disk", "redis")

@@ -11,7 +11,7 @@ import time
 
 import diskcache
 
-from fncache import stats
+from fncache import counters
 from fncache.store.disk import DiskStore
 from fncache.store.memory import MemoryStore
 from fncache.store.tiered import TieredStore
@@ -47,7 +47,7 @@ class Cache:
 
     def flush_stats(self):
         if not self.readonly:
-            stats.flush(self.index)
+            counters.flush(self.index)
 
     def close(self):
         try:

@@ -9,7 +9,7 @@ import logging
 import time
 import warnings
 
-from fncache import stats
+from fncache import counters
 from fncache.errors import EntryRejected
 
 _log = logging.getLogger("fncache.store")
@@ -33,7 +33,7 @@ class TieredStore:
             return getattr(tier, method)(*args)
         except Exception as exc:  # a broken tier must never break the caller's run
             self._skip_until[tier.name] = time.monotonic() + RETRY_AFTER
-            stats.count(tier.name + ".errors")
+            counters.count(tier.name + ".errors")
             if (tier.name, method) not in self._warned:
                 self._warned.add((tier.name, method))
                 warnings.warn("fncache: the %s tier failed on %s (%s: %s); carrying on without it"
@@ -46,18 +46,18 @@ class TieredStore:
         for depth, tier in enumerate(self.tiers):
             data = self._call(tier, "get", key)
             if data is None:
-                stats.count(tier.name + ".misses")
+                counters.count(tier.name + ".misses")
                 continue
             try:
                 value = validate(data)
             except EntryRejected as exc:
-                stats.count("rejected." + exc.reason)
+                counters.count("rejected." + exc.reason)
                 warnings.warn("fncache: ignoring a bad entry in the %s tier (%s); it will be "
                               "rebuilt" % (tier.name, exc), FncacheWarning, stacklevel=3)
                 self._call(tier, "delete", key)
-                stats.count(tier.name + ".misses")
+                counters.count(tier.name + ".misses")
                 continue
-            stats.count(tier.name + ".hits")
+            counters.count(tier.name + ".hits")
             for faster in self.tiers[:depth]:
                 if faster.writable:
                     self._call(faster, "put", key, data)

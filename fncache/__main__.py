@@ -1,0 +1,3 @@
+from fncache.cli import main
+
+main()

@@ -1,0 +1,365 @@
+"""Why two graph keys differ, in words a user can act on.
+
+``explain(a, b)`` compares two keys part by part (see graph.PART_NAMES) and,
+inside a differing part, finds the first difference: the setting, the input,
+the shared variable, or the first graph node that differs. ``a`` and ``b``
+may be GraphSignatures, keys this process computed (or registered), or
+``(inputs, outputs)`` tuples (a dict of ``signature`` arguments also works).
+
+The registry is a bounded in-process LRU: key -> (parts, details). Details
+are JSON-serialisable, so the cache can persist them with an entry and
+``register`` them again in another process.
+"""
+import collections
+import re
+import sys
+import threading
+
+#: How many keys the in-process registry remembers.
+MAX_ENTRIES = 128
+#: At most this many lines per differing part.
+MAX_LINES_PER_PART = 8
+
+_PART_ORDER = ("environment", "mode", "options", "inputs", "shared",
+               "outputs", "constants", "graph")
+
+_registry = collections.OrderedDict()
+_lock = threading.Lock()
+
+
+class UnknownKey(KeyError):
+    """A key this process has neither computed nor been given details for."""
+
+    def __str__(self):
+        return self.args[0] if self.args else "unknown key"
+
+
+# ---------------------------------------------------------------------------
+# registry
+# ---------------------------------------------------------------------------
+def register(sig_or_key, parts=None, details=None):
+    """Remember a signature (or key + parts + details) for explain()."""
+    if hasattr(sig_or_key, "key") and hasattr(sig_or_key, "parts"):
+        key = sig_or_key.key
+        parts = dict(sig_or_key.parts)
+        builder = getattr(sig_or_key, "_details_builder", None)
+        if details is None:
+            details = getattr(sig_or_key, "_details", None) or builder
+    else:
+        key = sig_or_key
+        if not isinstance(key, str) or parts is None:
+            raise TypeError("register(key, parts, details) needs a key string and its parts")
+        parts = dict(parts)
+    with _lock:
+        _registry[key] = (parts, details)
+        _registry.move_to_end(key)
+        while len(_registry) > MAX_ENTRIES:
+            _registry.popitem(last=False)
+
+
+def lookup(key):
+    """(parts, details) of a registered key; UnknownKey if not known."""
+    with _lock:
+        entry = _registry.get(key)
+        if entry is None:
+            raise UnknownKey(
+                "graph key %r is unknown to this process: explain() knows keys computed "
+                "here (the last %d) or registered with fncache.keys.explain.register(); "
+                "pass (inputs, outputs) to compute one" % (key, MAX_ENTRIES))
+        _registry.move_to_end(key)
+        parts, details = entry
+    if callable(details):
+        details = details()
+        with _lock:
+            if key in _registry:
+                _registry[key] = (parts, details)
+    return parts, details
+
+
+def _resolve(x):
+    if hasattr(x, "key") and hasattr(x, "parts") and hasattr(x, "details"):
+        return x.key, x.parts, x.details
+    if isinstance(x, str):
+        parts, details = lookup(x)
+        return x, parts, details
+    from fncache.keys.graph import signature
+    if isinstance(x, dict):
+        sig = signature(**x)
+    elif isinstance(x, (tuple, list)) and len(x) == 2:
+        sig = signature(x[0], x[1])
+    else:
+        raise TypeError("explain() takes GraphSignatures, keys or (inputs, outputs) tuples, "
+                        "got %s" % type(x).__name__)
+    return sig.key, sig.parts, sig.details
+
+
+# ---------------------------------------------------------------------------
+# explain
+# ---------------------------------------------------------------------------
+def explain(a, b, file=None):
+    """List (and print) the differences between two graph keys."""
+    key_a, parts_a, details_a = _resolve(a)
+    key_b, parts_b, details_b = _resolve(b)
+    lines = []
+    if key_a != key_b:
+        names = list(_PART_ORDER) + sorted((set(parts_a) | set(parts_b)) - set(_PART_ORDER))
+        for name in names:
+            da, db = parts_a.get(name), parts_b.get(name)
+            if da == db:
+                continue
+            found = []
+            if details_a is not None and details_b is not None and \
+                    name in details_a and name in details_b:
+                differ = _PART_DIFFERS.get(name, _diff_generic)
+                found = differ(details_a[name], details_b[name],
+                               details_a, details_b)[:MAX_LINES_PER_PART]
+            if not found:
+                found = ["digest %s vs %s" % (str(da)[:16], str(db)[:16])]
+            lines.extend("%s: %s" % (name, line) for line in found)
+        if not lines:
+            lines.append("keys differ (%s vs %s) but all parts agree: different key "
+                         "formats?" % (key_a[:16], key_b[:16]))
+    out = sys.stdout if file is None else file
+    if lines:
+        for line in lines:
+            print(line, file=out)
+    else:
+        print("identical keys (%s)" % key_a[:16], file=out)
+    return lines
+
+
+def _fmt(value):
+    if isinstance(value, str):
+        return value
+    return repr(value)
+
+
+_TOKEN = re.compile(r"-?\d+(?:\.\d*)?(?:e[-+]?\d+)?|\w+|\s+|[^\w\s]")
+
+
+def _diff_text(a, b, context=6):
+    """'a vs b', or for long texts '...common context [a part] vs [b part]...'
+    around the first differing tokens."""
+    if not isinstance(a, str) or not isinstance(b, str):
+        return "%s vs %s" % (_fmt(a), _fmt(b))
+    if len(a) <= 100 and len(b) <= 100:
+        return "%s vs %s" % (a, b)
+    ta, tb = _TOKEN.findall(a), _TOKEN.findall(b)
+    p = 0
+    while p < len(ta) and p < len(tb) and ta[p] == tb[p]:
+        p += 1
+    q = 0
+    while q < len(ta) - p and q < len(tb) - p and ta[-1 - q] == tb[-1 - q]:
+        q += 1
+    head = "".join(ta[max(0, p - context):p])
+    prefix = ("..." if p > context else "") + head
+    mid_a = "".join(ta[p:len(ta) - q])
+    mid_b = "".join(tb[p:len(tb) - q])
+    tail = "".join(ta[len(ta) - q:][:context]) if q else ""
+    suffix = tail + ("..." if q > context else "")
+    return "%s[%s] vs [%s]%s" % (prefix, _clip(mid_a, 60), _clip(mid_b, 60), suffix)
+
+
+def _clip(text, n):
+    return text if len(text) <= n else text[:n] + "..."
+
+
+def _diff_dicts(da, db, label=""):
+    lines = []
+    for k in sorted(set(da) | set(db), key=str):
+        if da.get(k, "<absent>") != db.get(k, "<absent>"):
+            name = k[7:] if isinstance(k, str) and k.startswith("config.") else k
+            lines.append("%s%s %s" % (label, name, _diff_text(da.get(k, "<absent>"),
+                                                               db.get(k, "<absent>"))))
+    return lines
+
+
+def _diff_environment(a, b, *_):
+    return _diff_dicts(a, b)
+
+
+def _diff_mode(a, b, *_):
+    return _diff_dicts(a, b)
+
+
+def _diff_options(a, b, *_):
+    lines = [line for line in _diff_dicts(a, b) if not line.startswith("givens_op_keys ")]
+    if a.get("givens") == b.get("givens") and a.get("givens_op_keys") != b.get("givens_op_keys"):
+        lines.append("givens: a replacement is computed by an op with different parameters "
+                     "(see graph)")
+    return lines
+
+
+def _diff_records(a, b, what, fields, describe, op_keys=None):
+    """Field-by-field differences of two lists of records.
+
+    op_keys maps a '*_op_key' field (digest of the op producing a ref) to the
+    ref field it belongs to; it is reported only when the ref text itself
+    looks the same (same node, same op name, different op parameters)."""
+    op_keys = op_keys or {}
+    if len(a) != len(b):
+        lines = ["%d vs %d %s" % (len(a), len(b), what)]
+        for k in range(min(len(a), len(b))):
+            sub = _diff_records([a[k]], [b[k]], what, fields, describe, op_keys)
+            if sub:
+                lines.append("first difference: " + sub[0])
+                break
+        return lines
+    lines = []
+    for ra, rb in zip(a, b):
+        reported = set()
+        for field in fields:
+            if ra.get(field) == rb.get(field):
+                continue
+            if field in op_keys:
+                ref_field = op_keys[field]
+                if ref_field in reported or ("update" in reported and ref_field == "update_from"):
+                    continue
+                lines.append("%s %s %s: its op has different parameters (see graph)"
+                             % (describe(ra), ref_field, ra.get(ref_field)))
+            elif field == "update_from" and "update" in reported:
+                continue
+            else:
+                lines.append("%s %s %s" % (describe(ra), field,
+                                           _diff_text(ra.get(field), rb.get(field))))
+            reported.add(field)
+    return lines
+
+
+def _diff_inputs(a, b, *_):
+    def describe(r):
+        return "input %d %r" % (r["position"], r.get("name"))
+    lines = _diff_records(a, b, "inputs", ["name", "type", "type_key", "borrow", "mutable",
+                                           "strict", "allow_downcast", "implicit", "shared",
+                                           "update", "update_op_key", "value"], describe,
+                          {"update_op_key": "update"})
+    return _drop_redundant_type_key(lines)
+
+
+def _diff_shared(a, b, *_):
+    def describe(r):
+        return "shared variable %d" % r["position"]
+    lines = _diff_records(a, b, "shared variables", ["class", "type", "type_key", "read",
+                                                     "update", "update_from", "update_op_key"],
+                          describe, {"update_op_key": "update_from"})
+    return _drop_redundant_type_key(lines)
+
+
+def _drop_redundant_type_key(lines):
+    """type_key only matters when the printed types look the same."""
+    out = []
+    for line in lines:
+        if " type_key " in line and any(line.split(" type_key ")[0] + " type " in x
+                                        for x in lines):
+            continue
+        out.append(line)
+    return out
+
+
+def _diff_outputs(a, b, *_):
+    lines = []
+    if a.get("container") != b.get("container"):
+        lines.append("returned as %s vs %s" % (a.get("container"), b.get("container")))
+    if a.get("keys") != b.get("keys"):
+        lines.append("dict keys %s vs %s" % (a.get("keys"), b.get("keys")))
+    lines.extend(_diff_records(a.get("items", []), b.get("items", []), "outputs",
+                               ["from", "from_op_key", "borrow"],
+                               lambda r: "output %d" % r["position"], {"from_op_key": "from"}))
+    return lines
+
+
+def _node_label(details, node_index):
+    try:
+        return "node %d (%s)" % (node_index, details["graph"][node_index]["op"])
+    except (KeyError, IndexError, TypeError):
+        return "node %d" % node_index
+
+
+def _diff_constants(a, b, details_a, details_b):
+    if len(a) != len(b):
+        return ["%d vs %d distinct constants" % (len(a), len(b))]
+    lines = []
+    for ca, cb in zip(a, b):
+        if ca == cb:
+            continue
+        where = "constant %d" % ca["i"]
+        use = ca.get("first_use")
+        if use and use.startswith("node "):
+            node, _, pos = use[5:].partition(" input ")
+            where = "%s input %s" % (_node_label(details_a, int(node)), pos)
+        if ca.get("type") != cb.get("type"):
+            lines.append("%s: constant type %s vs %s (values %s vs %s)" % (
+                where, ca.get("type"), cb.get("type"), ca.get("value"), cb.get("value")))
+        elif ca.get("value") != cb.get("value"):
+            lines.append("%s: constant %s vs %s" % (where, ca.get("value"), cb.get("value")))
+        else:
+            lines.append("%s: constant %s vs %s" % (where, ca.get("value_key"),
+                                                     cb.get("value_key")))
+    return lines
+
+
+def _diff_graph(a, b, *_):
+    lines = []
+    for i, (na, nb) in enumerate(zip(a, b)):
+        if na == nb:
+            continue
+        label = "node %d (%s)" % (i, na.get("op"))
+        if na.get("op_key") != nb.get("op_key"):
+            if na.get("op") != nb.get("op"):
+                lines.append("node %d: op %s vs %s" % (i, na.get("op"), nb.get("op")))
+            else:
+                lines.append("%s: op parameters %s" % (
+                    label, _diff_text(na.get("op_key"), nb.get("op_key"))))
+        ins_a, ins_b = na.get("inputs", []), nb.get("inputs", [])
+        if ins_a != ins_b:
+            if len(ins_a) != len(ins_b):
+                lines.append("%s: %d vs %d inputs" % (label, len(ins_a), len(ins_b)))
+            for pos, (x, y) in enumerate(zip(ins_a, ins_b)):
+                if x != y:
+                    lines.append("%s: input %d %s vs %s" % (label, pos, x, y))
+                    break
+        if na.get("outputs") != nb.get("outputs"):
+            lines.append("%s: output types %s vs %s" % (label, na.get("outputs"),
+                                                       nb.get("outputs")))
+        break
+    if len(a) != len(b):
+        lines.append("%d vs %d nodes%s" % (len(a), len(b),
+                                          "" if lines else " (the common ones are identical)"))
+    return lines
+
+
+def _diff_generic(a, b, *_):
+    path = _first_json_difference(a, b, "")
+    return [path] if path else []
+
+
+def _first_json_difference(a, b, path):
+    if type(a) is not type(b):
+        return "%s %s vs %s" % (path or "value", _fmt(a), _fmt(b))
+    if isinstance(a, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            if a.get(k) != b.get(k):
+                return _first_json_difference(a.get(k), b.get(k), "%s.%s" % (path, k))
+        return None
+    if isinstance(a, list):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return _first_json_difference(x, y, "%s[%d]" % (path, i))
+        if len(a) != len(b):
+            return "%s length %d vs %d" % (path or "value", len(a), len(b))
+        return None
+    if a != b:
+        return "%s %s" % (path or "value", _diff_text(a, b))
+    return None
+
+
+_PART_DIFFERS = {
+    "environment": _diff_environment,
+    "mode": _diff_mode,
+    "options": _diff_options,
+    "inputs": _diff_inputs,
+    "shared": _diff_shared,
+    "outputs": _diff_outputs,
+    "constants": _diff_constants,
+    "graph": _diff_graph,
+}
