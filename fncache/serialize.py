@@ -196,6 +196,12 @@ def _lazy_composite_graphs():
     if getattr(cls, "_fncache_lazy", False):
         return
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        for rebuilt_on_demand in ("fgraph", "_impls", "prepare_node_called"):
+            state.pop(rebuilt_on_demand, None)
+        return state
+
     def __setstate__(self, d):
         self.__dict__.update(d)
         self.prepare_node_called = set()
@@ -209,6 +215,7 @@ def _lazy_composite_graphs():
             return self.__dict__["_impls"]
         raise AttributeError(name)
 
+    cls.__getstate__ = __getstate__
     cls.__setstate__ = __setstate__
     cls.__getattr__ = __getattr__
     cls._fncache_lazy = True

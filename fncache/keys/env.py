@@ -36,7 +36,8 @@ EXCLUDED_SETTINGS = {
     # stop two machines from sharing entries).
     "base_compiledir": "location of the compile cache",
     "compiledir": "location of the compile cache",
-    "compiledir_format": "location of the compile cache (the platform it encodes is keyed separately)",
+    "compiledir_format": "location of the compile cache (its platform part is keyed "
+                         "separately)",
     "gpuarray.cache_path": "location of the GPU kernel cache",
     # Locking and cache housekeeping.
     "compile.wait": "how often to poll the compiledir lock",
@@ -47,7 +48,8 @@ EXCLUDED_SETTINGS = {
     "cmodule.compilation_warning": "only prints compiler warnings",
     "nocleanup": "only keeps temporary build files",
     # Printing and diagnostics.
-    "print_global_stats": "prints profiles at exit; its effect on profiling is keyed as profile on/off in the options part",
+    "print_global_stats": "prints profiles at exit; that it turns profiling on is keyed "
+                          "as profile on/off in the options part",
     "print_active_device": "only prints the device at import",
     "print_test_value": "only changes how test values are printed",
     "exception_verbosity": "detail of error messages",
@@ -186,7 +188,8 @@ def environment_part():
     for name, value in zip(fingerprint[0], fingerprint[1]):
         raw["config." + name] = value
     payload = tuple(sorted((name, _typed(value)) for name, value in raw.items()))
-    digest = hashlib.sha256(repr(("environment", payload)).encode("utf-8", "surrogatepass")).hexdigest()
+    text = repr(("environment", payload)).encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(text).hexdigest()
     result = (digest, {name: _plain(value) for name, value in raw.items()})
     _cache = (fingerprint, result)
     return result

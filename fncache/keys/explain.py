@@ -15,10 +15,14 @@ import re
 import sys
 import threading
 
+from fncache.errors import UnknownKeyError
+
 #: How many keys the in-process registry remembers.
 MAX_ENTRIES = 128
 #: At most this many lines per differing part.
 MAX_LINES_PER_PART = 8
+
+_SEE_GRAPH = " (see graph)"
 
 _PART_ORDER = ("environment", "mode", "options", "inputs", "shared",
                "outputs", "constants", "graph")
@@ -27,11 +31,9 @@ _registry = collections.OrderedDict()
 _lock = threading.Lock()
 
 
-class UnknownKey(KeyError):
-    """A key this process has neither computed nor been given details for."""
-
-    def __str__(self):
-        return self.args[0] if self.args else "unknown key"
+class UnknownKey(UnknownKeyError):
+    """A key this process has neither computed nor been given details for
+    (a KeyError, and fncache's UnknownKeyError)."""
 
 
 # ---------------------------------------------------------------------------
@@ -116,6 +118,9 @@ def explain(a, b, file=None):
             if not found:
                 found = ["digest %s vs %s" % (str(da)[:16], str(db)[:16])]
             lines.extend("%s: %s" % (name, line) for line in found)
+        if any(line.startswith("graph:") for line in lines):
+            # the graph lines say which op differs; the pointers are redundant
+            lines = [line for line in lines if not line.endswith(_SEE_GRAPH)]
         if not lines:
             lines.append("keys differ (%s vs %s) but all parts agree: different key "
                          "formats?" % (key_a[:16], key_b[:16]))
@@ -169,8 +174,8 @@ def _diff_dicts(da, db, label=""):
     for k in sorted(set(da) | set(db), key=str):
         if da.get(k, "<absent>") != db.get(k, "<absent>"):
             name = k[7:] if isinstance(k, str) and k.startswith("config.") else k
-            lines.append("%s%s %s" % (label, name, _diff_text(da.get(k, "<absent>"),
-                                                               db.get(k, "<absent>"))))
+            diff = _diff_text(da.get(k, "<absent>"), db.get(k, "<absent>"))
+            lines.append("%s%s %s" % (label, name, diff))
     return lines
 
 
@@ -185,8 +190,8 @@ def _diff_mode(a, b, *_):
 def _diff_options(a, b, *_):
     lines = [line for line in _diff_dicts(a, b) if not line.startswith("givens_op_keys ")]
     if a.get("givens") == b.get("givens") and a.get("givens_op_keys") != b.get("givens_op_keys"):
-        lines.append("givens: a replacement is computed by an op with different parameters "
-                     "(see graph)")
+        lines.append("givens: a replacement is computed by an op with different "
+                     "parameters" + _SEE_GRAPH)
     return lines
 
 
@@ -215,8 +220,8 @@ def _diff_records(a, b, what, fields, describe, op_keys=None):
                 ref_field = op_keys[field]
                 if ref_field in reported or ("update" in reported and ref_field == "update_from"):
                     continue
-                lines.append("%s %s %s: its op has different parameters (see graph)"
-                             % (describe(ra), ref_field, ra.get(ref_field)))
+                lines.append("%s %s %s: its op has different parameters%s"
+                             % (describe(ra), ref_field, ra.get(ref_field), _SEE_GRAPH))
             elif field == "update_from" and "update" in reported:
                 continue
             else:
@@ -293,8 +298,8 @@ def _diff_constants(a, b, details_a, details_b):
         elif ca.get("value") != cb.get("value"):
             lines.append("%s: constant %s vs %s" % (where, ca.get("value"), cb.get("value")))
         else:
-            lines.append("%s: constant %s vs %s" % (where, ca.get("value_key"),
-                                                     cb.get("value_key")))
+            lines.append("%s: constant %s vs %s"
+                         % (where, ca.get("value_key"), cb.get("value_key")))
     return lines
 
 
@@ -319,12 +324,12 @@ def _diff_graph(a, b, *_):
                     lines.append("%s: input %d %s vs %s" % (label, pos, x, y))
                     break
         if na.get("outputs") != nb.get("outputs"):
-            lines.append("%s: output types %s vs %s" % (label, na.get("outputs"),
-                                                       nb.get("outputs")))
+            lines.append("%s: output types %s vs %s"
+                         % (label, na.get("outputs"), nb.get("outputs")))
         break
     if len(a) != len(b):
-        lines.append("%d vs %d nodes%s" % (len(a), len(b),
-                                          "" if lines else " (the common ones are identical)"))
+        note = "" if lines else " (the common ones are identical)"
+        lines.append("%d vs %d nodes%s" % (len(a), len(b), note))
     return lines
 
 

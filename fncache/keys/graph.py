@@ -36,10 +36,11 @@ import collections
 import enum
 import functools
 import hashlib
-import importlib
 import logging
 import sys
+import threading
 import types
+import weakref
 
 import numpy as np
 import xxhash
@@ -98,12 +99,6 @@ class _Unfit(Exception):
 # ---------------------------------------------------------------------------
 _EXCLUDED_EVERYWHERE = frozenset([
     "__doc__", "__module__", "__epydoc_asRoutine",  # set by doc decorators
-    "prepare_node_called",  # Composite: which impls were prepared (run-time)
-    "_impls",               # Composite: Python closures built for perform
-    "_c_code",              # Composite: generated C code cache
-    "nodenames",            # Composite: generated C code names
-    "fgraph",               # FunctionGraph built from inputs/outputs (derived)
-    "ufunc", "nfunc",       # Elemwise-style numpy ufunc caches
 ])
 
 _EXCLUDED_BY_CLASS = [
@@ -120,7 +115,14 @@ _EXCLUDED_BY_CLASS = [
     ), "run-time state of Scan"),
     ("theano.scalar.basic.Composite", (
         "name",               # lazily derived from the inner graph by str()
-    ), "derived name"),
+        "fgraph",             # FunctionGraph built from inputs/outputs
+        "prepare_node_called",  # which implementations were prepared
+        "_impls",             # Python closures built for perform
+        "_c_code", "nodenames",  # generated C code and its names
+    ), "derived and run-time state of Composite"),
+    ("theano.tensor.elemwise.Elemwise", (
+        "ufunc", "nfunc",     # numpy ufunc caches built at run time
+    ), "run-time caches of Elemwise (used only by subclasses without __props__)"),
     ("theano.compile.builders.OpFromGraph", (
         "fn",                 # compiled inner function (prepare_node)
         "inputs", "outputs", "shared_inputs",  # the user's graph; the
@@ -206,8 +208,13 @@ def _is_versioned(module):
 
 
 def _resolve(module, qualname):
+    """The object at module.qualname, or _Unfit. Only looks at modules that
+    are already imported: a live object's module always is, and importing
+    here could run arbitrary code."""
+    obj = sys.modules.get(module)
+    if obj is None:
+        return _Unfit
     try:
-        obj = importlib.import_module(module)
         for part in qualname.split("."):
             obj = getattr(obj, part)
         return obj
@@ -219,9 +226,12 @@ def _resolve(module, qualname):
 # Classes and functions: by module + qualname, plus a code digest for code
 # that no version number covers.
 # ---------------------------------------------------------------------------
-_CLASS_FP = {}
-_FUNC_FP = {}
-_IN_PROGRESS = object()
+# Weak: classes and functions made at run time must not be kept alive here.
+_CLASS_FP = weakref.WeakKeyDictionary()
+_FUNC_FP = weakref.WeakKeyDictionary()
+_BUILTIN_FP = {}  # builtins cannot be weakly referenced; they live forever anyway
+_CODE_LOCK = threading.RLock()
+_code_state = threading.local()
 
 
 def _code_fp(code):
@@ -290,10 +300,8 @@ def _class_code_digest(cls):
 def _class_fp(cls):
     cached = _CLASS_FP.get(cls)
     if cached is not None:
-        if cached is _IN_PROGRESS:
-            return ("cls", cls.__module__, cls.__qualname__, "recursive")
-        if isinstance(cached, _Unfit):
-            raise cached
+        if isinstance(cached, str):  # the reason it cannot be keyed
+            raise _Unfit(cached)
         return cached
     module = getattr(cls, "__module__", None)
     qualname = getattr(cls, "__qualname__", None)
@@ -305,26 +313,33 @@ def _class_fp(cls):
     else:
         err = None
     if err is not None:
-        _CLASS_FP[cls] = err
+        _CLASS_FP[cls] = err.args[0]
         raise err
     if _is_versioned(module):
         result = ("cls", module, qualname)
     else:
-        _CLASS_FP[cls] = _IN_PROGRESS
-        try:
-            result = ("cls", module, qualname, _class_code_digest(cls))
-        except BaseException:
-            del _CLASS_FP[cls]
-            raise
+        active = _code_state.__dict__.setdefault("active", set())
+        if cls in active:  # the class refers to itself while being digested
+            return ("cls", module, qualname, "recursive")
+        with _CODE_LOCK:
+            cached = _CLASS_FP.get(cls)
+            if cached is not None:
+                return cached
+            active.add(cls)
+            try:
+                result = ("cls", module, qualname, _class_code_digest(cls))
+            finally:
+                active.discard(cls)
     _CLASS_FP[cls] = result
     return result
 
 
 def _function_fp(func):
-    cached = _FUNC_FP.get(func)
+    memo = _FUNC_FP if isinstance(func, types.FunctionType) else _BUILTIN_FP
+    cached = memo.get(func)
     if cached is not None:
-        if isinstance(cached, _Unfit):
-            raise cached
+        if isinstance(cached, str):  # the reason it cannot be keyed
+            raise _Unfit(cached)
         return cached
     module = getattr(func, "__module__", None)
     qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
@@ -346,13 +361,13 @@ def _function_fp(func):
         else:
             err = _Unfit("function %s is not importable under that name" % what)
     if err is not None:
-        _FUNC_FP[func] = err
+        memo[func] = err.args[0]
         raise err
     if isinstance(func, types.FunctionType) and not _is_versioned(module):
         result = ("fn", module, qualname, _function_code_digest(func))
     else:
         result = ("fn", module, qualname)
-    _FUNC_FP[func] = result
+    memo[func] = result
     return result
 
 
@@ -420,6 +435,8 @@ def _value_fp_plain(obj):
     if isinstance(obj, np.ndarray):
         return _array_fp(obj)
     if isinstance(obj, np.generic):
+        if obj.dtype.fields is not None:
+            return ("npv", _dtype_fp(obj.dtype), obj.tobytes().hex())
         return ("np", obj.dtype.str, obj.tobytes().hex())
     if isinstance(obj, np.dtype):
         return ("dtype", _dtype_fp(obj))
@@ -603,19 +620,29 @@ def _ref_text(ref, const_texts=None, input_names=None, op_names=None):
     return repr(ref)
 
 
-def _const_text(data, dtype=None):
+_DTYPE_NAMES = {}
+
+
+def _dtype_name(dtype):
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = dtype.name  # slow in numpy: cache it
+    return name
+
+
+def _const_text(data):
     """Short text of a constant's value, e.g. 'float64 0.5'."""
     try:
         if isinstance(data, np.ndarray):
+            name = _dtype_name(data.dtype)
             if data.size <= 8 and not data.dtype.hasobject:
                 value = data.tolist()
                 if data.ndim:
-                    return "%s%s %r" % (data.dtype.name, list(data.shape), value)
-                return "%s %r" % (data.dtype.name, value)
-            return "%s%s xxh3=%s" % (data.dtype.name, list(data.shape),
-                                     _array_fp(data)[-1][:12])
+                    return "%s%s %r" % (name, list(data.shape), value)
+                return "%s %r" % (name, value)
+            return "%s%s xxh3=%s" % (name, list(data.shape), _array_fp(data)[3][:12])
         if isinstance(data, np.generic):
-            return "%s %r" % (data.dtype.name, data.item())
+            return "%s %r" % (_dtype_name(data.dtype), data.item())
         return render(_value_fp_plain(data), limit=80)
     except Exception:
         return type(data).__name__
@@ -630,6 +657,7 @@ class _Keyer(object):
     def __init__(self):
         self.where = []            # context for error messages
         self.active = []           # objects being fingerprinted (cycles)
+        self.cls_memo = {}         # class -> class fingerprint
         self.op_fp_memo = {}       # id(op) -> (op, fp)
         self.type_fp_memo = {}     # id(type) -> (type, fp)
         self.tt_fast = {}          # (dtype, broadcastable) -> fp for TensorType
@@ -649,8 +677,11 @@ class _Keyer(object):
 
     # -- errors --------------------------------------------------------------
     def unkeyable(self, reason):
+        """UnkeyableGraph naming where (op, attribute, ...) the problem is.
+        `where` holds strings or (format, args...) tuples formatted only here."""
         if self.where:
-            reason = "%s: %s" % (" > ".join(self.where), reason)
+            path = [w if isinstance(w, str) else w[0] % w[1:] for w in self.where]
+            reason = "%s: %s" % (" > ".join(path), reason)
         return UnkeyableGraph(reason)
 
     # -- values --------------------------------------------------------------
@@ -715,10 +746,14 @@ class _Keyer(object):
                                  % name)
 
     def _class(self, cls):
-        try:
-            return _class_fp(cls)
-        except _Unfit as exc:
-            raise self.unkeyable(str(exc.args[0]))
+        result = self.cls_memo.get(cls)
+        if result is None:
+            try:
+                result = _class_fp(cls)
+            except _Unfit as exc:
+                raise self.unkeyable(str(exc.args[0]))
+            self.cls_memo[cls] = result
+        return result
 
     def _attrs_fp(self, obj, label):
         """Sorted (name, fp) pairs of obj.__dict__ minus the excluded names."""
@@ -790,22 +825,23 @@ class _Keyer(object):
             if active is op:
                 return ("backref", depth)
         cls = type(op)
-        label = "op %s" % cls.__qualname__
         self.active.append(op)
         try:
             cls_fp = self._class(cls)
             props = getattr(cls, "__props__", None)
             if isinstance(props, tuple):
                 pairs = []
+                where = self.where
+                fp = self.fp
                 for name in props:
-                    self.where.append("%s property %r" % (label, name))
-                    try:
-                        pairs.append((name, self.fp(self._prop(op, name))))
-                    finally:
-                        self.where.pop()
+                    where.append(("op %s property %r", cls.__qualname__, name))
+                    value = self._prop(op, name)
+                    pairs.append((name, value if type(value) in _PRIMITIVE_SET else fp(value)))
+                    where.pop()
                 result = ("op", cls_fp, tuple(pairs))
             else:
-                result = ("op*", cls_fp, self._fallback_op_attrs(op, label))
+                result = ("op*", cls_fp,
+                          self._fallback_op_attrs(op, "op %s" % cls.__qualname__))
         finally:
             self.active.pop()
         self.op_fp_memo[id(op)] = (op, result)
@@ -873,11 +909,9 @@ class _Keyer(object):
             if isinstance(props, tuple):
                 pairs = []
                 for name in props:
-                    self.where.append("%s property %r" % (label, name))
-                    try:
-                        pairs.append((name, self.fp(self._prop(typ, name))))
-                    finally:
-                        self.where.pop()
+                    self.where.append(("%s property %r", label, name))
+                    pairs.append((name, self.fp(self._prop(typ, name))))
+                    self.where.pop()
                 result = ("type", cls_fp, tuple(pairs))
             else:
                 result = ("type*", cls_fp, self._attrs_fp(typ, label))
@@ -891,11 +925,9 @@ class _Keyer(object):
         memo = self.op_idx.get(id(op))
         if memo is not None:
             return memo[1]
-        self.where.append("node op %s" % type(op).__qualname__)
-        try:
-            fp = self.op_fp(op)
-        finally:
-            self.where.pop()
+        self.where.append(("node op %s", type(op).__qualname__))
+        fp = self.op_fp(op)
+        self.where.pop()
         idx = self.op_table_index.get(fp)
         if idx is None:
             idx = len(self.op_table)
@@ -1194,7 +1226,11 @@ class _Signer(object):
         self.updates = _pairs(updates, "updates")
         self.givens = _pairs(givens, "givens")
         input_set = set(self.input_vars)
+        origs = set()
         for orig, repl in self.givens:
+            if orig in origs:
+                raise UnkeyableGraph("givens replaces %s twice" % (orig,))
+            origs.add(orig)
             if not isinstance(orig, Variable):
                 raise UnkeyableGraph("givens keys must be Variables, got %s"
                                      % type(orig).__name__)
@@ -1206,7 +1242,10 @@ class _Signer(object):
             if orig in input_set:
                 raise UnkeyableGraph("givens replaces %s, which is an input of the function "
                                      "(Theano forbids this)" % orig)
-        self.mode = _theano_mode.get_mode(mode)
+        try:
+            self.mode = _theano_mode.get_mode(mode)
+        except Exception as exc:  # e.g. an unknown mode name: let Theano say it
+            raise UnkeyableGraph("mode %r cannot be resolved: %s" % (mode, exc))
 
     # -- shared variables ----------------------------------------------------
     def _register_shared(self, var):
@@ -1339,11 +1378,17 @@ class _Signer(object):
         givens_fp = []
         for (orig, _), ref in zip(self.givens, self.given_refs):
             givens_fp.append((_orig_kind(orig), keyer.type_fp(orig.type), ref))
+        keyer.where.append("options")
+        try:
+            on_unused = fp(kw.get("on_unused_input"))
+            allow_downcast = fp(kw.get("allow_input_downcast"))
+        finally:
+            keyer.where.pop()
         options = (
             ("givens", tuple(givens_fp)),
-            ("on_unused_input", kw.get("on_unused_input")),
+            ("on_unused_input", on_unused),
             ("no_default_updates", ndu_fp),
-            ("allow_input_downcast", kw.get("allow_input_downcast")),
+            ("allow_input_downcast", allow_downcast),
             ("accept_inplace", bool(kw.get("accept_inplace", False))),
             ("rebuild_strict", bool(kw.get("rebuild_strict", True))),
             ("profile", profile_on),
@@ -1355,16 +1400,18 @@ class _Signer(object):
             value = spec.value
             if isinstance(value, (Container, Variable)):
                 raise UnkeyableGraph("In(%s, value=%s): a container or variable as default "
-                                     "value is not supported" % (spec.variable, type(value).__name__))
-            keyer.where.append("input %r default value" % (spec.name,))
+                                     "value is not supported"
+                                     % (spec.variable, type(value).__name__))
+            keyer.where.append("input %r" % (spec.name,))
             try:
+                settings = tuple(fp(v) for v in (
+                    spec.name, spec.borrow, spec.mutable, spec.strict, spec.allow_downcast,
+                    spec.implicit, getattr(spec, "shared", False)))
                 value_fp = fp(value)
             finally:
                 keyer.where.pop()
-            inputs_fp.append((
-                keyer.type_fp(spec.variable.type), spec.name, spec.borrow, spec.mutable,
-                spec.strict, spec.allow_downcast, spec.implicit, getattr(spec, "shared", False),
-                upd_ref, value_fp))
+            inputs_fp.append((keyer.type_fp(spec.variable.type),) + settings
+                             + (upd_ref, value_fp))
 
         # shared
         shared_fp = []
@@ -1374,7 +1421,8 @@ class _Signer(object):
                               self.update_refs.get(var)))
 
         outputs_fp = (self.out_container, self.out_keys,
-                      tuple((ref, borrow) for ref, (_, borrow) in zip(self.out_refs, self.out_items)))
+                      tuple((ref, borrow)
+                            for ref, (_, borrow) in zip(self.out_refs, self.out_items)))
         constants_fp = tuple(keyer.const_table)
         graph_fp = (tuple(keyer.type_table), tuple(keyer.op_table), tuple(self.walk.nodes))
 
@@ -1385,7 +1433,10 @@ class _Signer(object):
         }
         parts = {}
         for name in PART_NAMES:
-            parts[name] = env_digest if name == "environment" else _digest((name, parts_payload[name]))
+            if name == "environment":
+                parts[name] = env_digest
+            else:
+                parts[name] = _digest((name, parts_payload[name]))
         h = hashlib.sha256(_KEY_PREFIX)
         for name in PART_NAMES:
             h.update(("%s=%s\n" % (name, parts[name])).encode("ascii"))
@@ -1397,7 +1448,8 @@ class _Signer(object):
         builder = _DetailsBuilder(
             env_details=env_details, mode_fp=mode_fp,
             options=options, givens_text=[_safe_str(o) for o, _ in self.givens],
-            inputs_fp=inputs_fp, input_type_names=[_safe_str(s.variable.type) for s in self.in_specs],
+            inputs_fp=inputs_fp,
+            input_type_names=[_safe_str(s.variable.type) for s in self.in_specs],
             shared_fp=shared_fp, shared_type_names=[_safe_str(v.type) for v in self.shared_vars],
             outputs_fp=outputs_fp, const_table=keyer.const_table, const_texts=keyer.const_texts,
             nodes=self.walk.nodes,
