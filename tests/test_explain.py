@@ -17,6 +17,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_graph_key import CASES, _pair  # noqa: E402  (the targeted pairs)
 
 
+# Theano 1.0.5's own deprecation noise (np.complex, imp, pkg_resources).
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")]
+
+
 def _parts_named(lines):
     return [line.split(":", 1)[0] for line in lines]
 
@@ -109,7 +114,7 @@ def test_details_survive_json_and_register_across_processes():
     assert lines[0].startswith("constants:")
 
 
-def test_registry_is_bounded():
+def test_registry_is_bounded(monkeypatch):
     x = T.dvector("x")
     first = signature([x], x * 1.5).key
     for i in range(explain_module.MAX_ENTRIES + 5):
@@ -117,6 +122,19 @@ def test_registry_is_bounded():
     with pytest.raises(UnknownKey):
         lookup(first)
     assert len(explain_module._registry) <= explain_module.MAX_ENTRIES
+    # big graphs are bounded by their total node count, too
+    monkeypatch.setattr(explain_module, "MAX_NODES", 300)
+    x = T.dvector("x")
+    y = x
+    for _ in range(100):
+        y = T.tanh(y)
+    big = signature([x], y).key
+    signature([x], y * 2)
+    signature([x], y * 3)
+    signature([x], y * 4)
+    with pytest.raises(UnknownKey):
+        lookup(big)
+    assert explain_module._nodes <= explain_module.MAX_NODES
 
 
 def test_missing_details_fall_back_to_digests():

@@ -23,6 +23,10 @@ from theano.tensor.shared_randomstreams import RandomStreams
 from fncache.keys.env import FORMAT_VERSION, environment_part, excluded_settings
 from fncache.keys.graph import PART_NAMES, GraphSignature, UnkeyableGraph, signature
 
+# Theano 1.0.5's own deprecation noise (np.complex, imp, pkg_resources).
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")]
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

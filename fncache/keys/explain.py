@@ -17,8 +17,10 @@ import threading
 
 from fncache.errors import UnknownKeyError
 
-#: How many keys the in-process registry remembers.
+#: How many keys the in-process registry remembers...
 MAX_ENTRIES = 128
+#: ...and how many graph nodes their details may hold in all (memory bound).
+MAX_NODES = 200000
 #: At most this many lines per differing part.
 MAX_LINES_PER_PART = 8
 
@@ -27,7 +29,8 @@ _SEE_GRAPH = " (see graph)"
 _PART_ORDER = ("environment", "mode", "options", "inputs", "shared",
                "outputs", "constants", "graph")
 
-_registry = collections.OrderedDict()
+_registry = collections.OrderedDict()  # key -> (parts, details or builder, weight)
+_nodes = 0
 _lock = threading.Lock()
 
 
@@ -52,11 +55,26 @@ def register(sig_or_key, parts=None, details=None):
         if not isinstance(key, str) or parts is None:
             raise TypeError("register(key, parts, details) needs a key string and its parts")
         parts = dict(parts)
+    global _nodes
+    weight = _weight(details)
     with _lock:
-        _registry[key] = (parts, details)
-        _registry.move_to_end(key)
-        while len(_registry) > MAX_ENTRIES:
-            _registry.popitem(last=False)
+        old = _registry.pop(key, None)
+        if old is not None:
+            _nodes -= old[2]
+        _registry[key] = (parts, details, weight)
+        _nodes += weight
+        while len(_registry) > MAX_ENTRIES or (_nodes > MAX_NODES and len(_registry) > 1):
+            _, (_, _, dropped) = _registry.popitem(last=False)
+            _nodes -= dropped
+
+
+def _weight(details):
+    """Number of graph nodes held by an entry's details (or its builder)."""
+    if details is None:
+        return 1
+    if isinstance(details, dict):
+        return 1 + len(details.get("graph") or ())
+    return 1 + len(getattr(details, "nodes", ()))
 
 
 def lookup(key):
@@ -69,12 +87,12 @@ def lookup(key):
                 "here (the last %d) or registered with fncache.keys.explain.register(); "
                 "pass (inputs, outputs) to compute one" % (key, MAX_ENTRIES))
         _registry.move_to_end(key)
-        parts, details = entry
+        parts, details, weight = entry
     if callable(details):
         details = details()
         with _lock:
             if key in _registry:
-                _registry[key] = (parts, details)
+                _registry[key] = (parts, details, weight)
     return parts, details
 
 
