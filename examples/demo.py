@@ -53,7 +53,7 @@ def main():
     print("(cache directory %s; the first Theano run also warms Theano's compiledir)\n" % cache_dir)
     for workload in ("mlp", "rnn"):
         run(workload, "theano", cache_dir)  # warm Theano's own compiledir first
-    header = "%-10s %22s %22s %22s %9s" % ("workload", "theano (warm compiledir)",
+    header = "%-10s %22s %22s %22s %9s" % ("workload", "theano + fixes (warm)",
                                             "fncache 1st (compile)", "fncache 2nd (load)", "speed-up")
     print(header)
     print("-" * len(header))

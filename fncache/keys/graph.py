@@ -928,12 +928,7 @@ class _Keyer(object):
         self.where.append(("node op %s", type(op).__qualname__))
         fp = self.op_fp(op)
         self.where.pop()
-        idx = self.op_table_index.get(fp)
-        if idx is None:
-            idx = len(self.op_table)
-            self.op_table_index[fp] = idx
-            self.op_table.append(fp)
-            self.op_names.append(_safe_str(op))
+        idx = _intern(self.op_table, self.op_table_index, self.op_names, fp, lambda: _safe_str(op))
         self.op_idx[id(op)] = (op, idx)
         return idx
 
@@ -949,12 +944,8 @@ class _Keyer(object):
                 return memo[1]
             key = None
         fp = self.type_fp(typ)
-        idx = self.type_table_index.get(fp)
-        if idx is None:
-            idx = len(self.type_table)
-            self.type_table_index[fp] = idx
-            self.type_table.append(fp)
-            self.type_names.append(_safe_str(typ))
+        idx = _intern(self.type_table, self.type_table_index, self.type_names, fp,
+                      lambda: _safe_str(typ))
         if key is not None:
             self.type_idx_memo[key] = idx
         else:
@@ -966,12 +957,8 @@ class _Keyer(object):
         if memo is not None:
             return memo[1]
         fp = (self.type_fp(const.type), self.const_value_fp(const))
-        idx = self.const_table_index.get(fp)
-        if idx is None:
-            idx = len(self.const_table)
-            self.const_table_index[fp] = idx
-            self.const_table.append(fp)
-            self.const_texts.append(_const_text(const.data))
+        idx = _intern(self.const_table, self.const_table_index, self.const_texts, fp,
+                      lambda: _const_text(const.data))
         ref = ("c", idx)
         self.const_memo[id(const)] = (const, ref)
         return ref
@@ -981,6 +968,17 @@ def _is_theano_object(obj):
     module = type(obj).__module__ or ""
     return (module == "theano" or module.startswith("theano.")) and hasattr(obj, "__dict__")
 
+
+
+def _intern(table, table_index, texts, fp, text_of):
+    """Position of fingerprint ``fp`` in ``table``, appending it (and its text) when new."""
+    idx = table_index.get(fp)
+    if idx is None:
+        idx = len(table)
+        table_index[fp] = idx
+        table.append(fp)
+        texts.append(text_of())
+    return idx
 
 def _safe_str(obj):
     try:
