@@ -35,9 +35,9 @@ def _uncacheable(reason, inputs, outputs, kwargs):
     return theano_function(inputs, outputs, **kwargs)
 
 
-def _where(depth=3):
+def _where():
     """module:line of the user's call, for listings."""
-    frame = sys._getframe(depth)
+    frame = sys._getframe(1)
     while frame is not None and frame.f_globals.get("__name__", "").startswith(("fncache", "theano")):
         frame = frame.f_back
     if frame is None:
@@ -75,18 +75,21 @@ def function(inputs, outputs=None, **kwargs):
         _log.info("fncache: compiling without cache: %s", exc)
         return _uncacheable("unkeyable", inputs, outputs, kwargs)
     cache = current()
-    fn, _ = cache.store.get(sig.key, _loader(sig, settings.secret))
+
+    def lookup():
+        fn, _ = cache.store.get(sig.key, _loader(sig, settings.secret))
+        if fn is not None:
+            counters.count("compiled.hits")
+            fn.name = name
+        return fn
+
+    fn = lookup()
     if fn is not None:
-        counters.count("compiled.hits")
-        fn.name = name
         return fn
     with locks.key_lock(cache.directory, sig.key, settings.wait_timeout) as held:
-        if held:  # another process may have stored it while we waited
-            fn, _ = cache.store.get(sig.key, _loader(sig, settings.secret))
-            if fn is not None:
-                counters.count("compiled.hits")
-                fn.name = name
-                return fn
+        fn = lookup() if held else None  # another process may have stored it while we waited
+        if fn is not None:
+            return fn
         return _compile_and_store(cache, sig, inputs, outputs, kwargs)
 
 
