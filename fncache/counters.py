@@ -30,6 +30,12 @@ def session():
         return dict(_session)
 
 
+def pending():
+    """Whether this process has counts not yet added to the totals."""
+    with _lock:
+        return bool(_pending)
+
+
 def flush(disk_cache):
     """Add this process's pending counts to the totals kept in ``disk_cache``."""
     with _lock:

@@ -10,6 +10,7 @@ is written as its position in the graph key's canonical order; the loader
 hands back the caller's own objects at those positions, so updates act on the
 caller's weights and random states, exactly as after a real compile.
 """
+import copy
 import copyreg
 import gc
 import io
@@ -19,7 +20,7 @@ import threading
 
 import cloudpickle
 from theano.compile import function_module, profiling
-from theano.gof import link, params_type, utils
+from theano.gof import fg, link, op, params_type, utils
 from theano.scalar import basic as scalar_basic
 
 from fncache import thunks
@@ -29,8 +30,60 @@ class SerializationError(Exception):
     """The function cannot be stored safely; it is compiled but not cached."""
 
 
-# node.tag attributes that hold process-local objects (SciPy BLAS routines).
-_RUNTIME_TAG_ATTRS = frozenset(["local_ger"])
+# node.tag attributes not stored: process-local objects (SciPy BLAS routines)
+# and creation tracebacks (the bulk of an entry; only error messages read them).
+_UNSTORED_TAG_ATTRS = frozenset(["local_ger", "trace"])
+# FunctionGraph features that only graph rewriting uses: a compiled graph is
+# never rewritten again, and their tables (shape graphs of every variable) are
+# bigger than the graph itself.
+_REWRITE_ONLY_FEATURES = {"ShapeFeature": ("shape_feature",), "MergeFeature": ("merge_feature",)}
+
+
+def _stored_maker_state(maker):
+    """The maker's state with input and output specs pointing into the optimized graph.
+
+    ``In.update`` and ``Out.variable`` still hold the caller's unoptimized
+    expressions (whole gradient graphs), which a compiled function never
+    evaluates; Theano's own ``Function.copy`` makes the same substitution.
+    """
+    state = dict(maker.__dict__)
+    graph_outputs = maker.fgraph.outputs
+    n_outputs = len(maker.outputs)
+    updated = [spec for spec in maker.inputs if spec.update is not None]
+    if (maker.expanded_inputs is not maker.inputs
+            or n_outputs + len(updated) != len(graph_outputs)):
+        return state  # an unusual maker: store it as it is
+    respecs = {}
+    for k, spec in enumerate(updated):
+        respecs[id(spec)] = copy.copy(spec)
+        respecs[id(spec)].update = graph_outputs[n_outputs + k]
+    inputs = [respecs.get(id(spec), spec) for spec in maker.inputs]
+    state["inputs"] = state["expanded_inputs"] = inputs
+    state["indices"] = [(respecs.get(id(spec), spec), *rest) for spec, *rest in maker.indices]
+    outputs = []
+    for spec, variable in zip(maker.outputs, graph_outputs):
+        spec = copy.copy(spec)
+        spec.variable = variable
+        outputs.append(spec)
+    state["outputs"] = outputs
+    return state
+
+
+def _stored_graph_state(fgraph):
+    state = fgraph.__getstate__()
+    dropped = [f for f in fgraph._features if type(f).__name__ in _REWRITE_ONLY_FEATURES]
+    if dropped:
+        state["_features"] = [f for f in fgraph._features if f not in dropped]
+        for feature in dropped:
+            for attr in _REWRITE_ONLY_FEATURES[type(feature).__name__]:
+                state.pop(attr, None)
+    return state
+
+
+def _restore_graph(state):
+    fgraph = fg.FunctionGraph.__new__(fg.FunctionGraph)
+    fgraph.__setstate__(state)
+    return fgraph
 
 
 def _restore_maker(state):
@@ -47,6 +100,18 @@ def _restore_function(maker, trust_input, name):
     return fn
 
 
+_C_SOURCE_ATTRS = ("func_codes", "code_sections")
+
+
+def _without_c_sources(cop):
+    """A COp's reduction without its C source text, which it re-reads from its files on demand."""
+    reduced = cop.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+    if len(reduced) < 3 or not isinstance(reduced[2], dict):
+        return NotImplemented
+    state = {k: v for k, v in reduced[2].items() if k not in _C_SOURCE_ATTRS}
+    return (reduced[0], reduced[1], state) + tuple(reduced[3:])
+
+
 def _restore_params(type_, values):
     return params_type.Params(type_, **values)
 
@@ -60,10 +125,14 @@ def _reduce(obj):
     if isinstance(obj, function_module.Function):
         return _restore_function, (obj.maker, obj.trust_input, obj.name)
     if isinstance(obj, function_module.FunctionMaker):
-        return _restore_maker, (dict(obj.__dict__),)
-    if isinstance(obj, utils.scratchpad) and not _RUNTIME_TAG_ATTRS.isdisjoint(obj.__dict__):
-        state = {k: v for k, v in obj.__dict__.items() if k not in _RUNTIME_TAG_ATTRS}
-        return copyreg.__newobj__, (utils.scratchpad,), state
+        return _restore_maker, (_stored_maker_state(obj),)
+    if type(obj) is fg.FunctionGraph:
+        return _restore_graph, (_stored_graph_state(obj),)
+    if isinstance(obj, utils.scratchpad) and not _UNSTORED_TAG_ATTRS.isdisjoint(obj.__dict__):
+        state = {k: v for k, v in obj.__dict__.items() if k not in _UNSTORED_TAG_ATTRS}
+        return copyreg.__newobj__, (type(obj),), state
+    if isinstance(obj, op.COp):
+        return _without_c_sources(obj)
     if isinstance(obj, params_type.Params):  # immutable dict: default pickling fails
         return _restore_params, (obj.__params_type__, dict(obj))
     if isinstance(obj, profiling.ProfileStats):
@@ -221,5 +290,21 @@ def _lazy_composite_graphs():
     cls._fncache_lazy = True
 
 
+def _lazy_c_sources():
+    """Let a COp read its C source files when it needs them (see _without_c_sources)."""
+    if getattr(op.COp, "_fncache_lazy", False):
+        return
+
+    def __getattr__(self, name):
+        if name in _C_SOURCE_ATTRS and "func_files" in self.__dict__:
+            self.load_c_code(self.func_files)
+            return self.__dict__[name]
+        raise AttributeError(name)
+
+    op.COp.__getattr__ = __getattr__
+    op.COp._fncache_lazy = True
+
+
 _lazy_composite_graphs()
+_lazy_c_sources()
 thunks.apply()

@@ -223,3 +223,24 @@ result["stats"] = fncache.stats(session_only=True)["compiled"]
 result["full"] = fncache.stats(session_only=True)
 ''', env={"FNCACHE_DIR": str(cache_dir), "FNCACHE_DISABLE": "1"})
     assert result["value"] == 3.0 and result["stats"]["compiles"] == 0 and counts["optimize"] == 1
+
+
+def test_entry_whose_modules_are_missing_recompiles_them(cache_dir, tmp_path):
+    """A hit in a process whose compiledir lacks the entry's C modules rebuilds them with gcc,
+    from C sources the stored ops no longer carry, and computes the same numbers."""
+    code = '''
+import numpy as np
+import theano.tensor as T
+x = T.dmatrix("x")
+f = fncache.function([x], T.exp(x.dimshuffle(1, 0)) * 2 + x.sum())
+result["out"] = f(np.arange(6.0).reshape(2, 3)).tolist()
+result["hits"] = fncache.stats(session_only=True)["compiled"]["hits"]
+'''
+    first, _, _ = run_python(code, env={"FNCACHE_DIR": str(cache_dir)})
+    empty = tmp_path / "empty-compiledir"
+    flags = [f for f in os.environ["THEANO_FLAGS"].split(",") if not f.startswith("base_compiledir=")]
+    second, counts, _ = run_python(code, env={
+        "FNCACHE_DIR": str(cache_dir), "THEANO_FLAGS": ",".join(flags + ["base_compiledir=%s" % empty])})
+    assert second["hits"] == 1 and counts["optimize"] == 0
+    assert counts["gcc"] > 0  # the missing modules were built again, not reported as errors
+    assert second["out"] == first["out"]

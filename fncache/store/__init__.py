@@ -5,6 +5,7 @@ the tiers named by the settings in order and keeps the directory's index
 (entry records and statistics) beside them.
 """
 import atexit
+import functools
 import os
 import threading
 import time
@@ -32,10 +33,13 @@ class Cache:
         self.disk = DiskStore(os.path.join(self.directory, ENTRIES),
                               size_limit=settings.size_limit, readonly=self.readonly)
         tiers.append(self.disk)
-        self.index = diskcache.Cache(os.path.join(self.directory, INDEX),
-                                     eviction_policy="none", size_limit=1 << 40)
         self.store = TieredStore(tiers)
-        self._lock = threading.Lock()
+
+    @functools.cached_property
+    def index(self):
+        """Opened on first use: a cache hit never needs it (opening SQLite costs milliseconds)."""
+        return diskcache.Cache(os.path.join(self.directory, INDEX),
+                               eviction_policy="none", size_limit=1 << 40)
 
     # Entry records: what `fncache ls` shows without opening entries.
     def record(self, key, info):
@@ -46,14 +50,15 @@ class Cache:
         return self.index.get("entry:" + key, default=None, retry=True)
 
     def flush_stats(self):
-        if not self.readonly:
+        if not self.readonly and counters.pending():
             counters.flush(self.index)
 
     def close(self):
         try:
             self.flush_stats()
         finally:
-            self.index.close()
+            if "index" in self.__dict__:
+                self.index.close()
             self.disk.close()
 
 
