@@ -3,10 +3,11 @@ __version__ = "0.1.0"
 
 from fncache import compat  # noqa: F401  (makes Theano work on this Python first)
 from fncache.api import cached_function, configure, function, install, uninstall  # noqa: E402
-from fncache.config import ConfigError  # noqa: E402
+from fncache.config import ConfigError, settings as _settings  # noqa: E402
 from fncache.errors import FncacheError, UnknownKeyError  # noqa: E402
 from fncache.keys.explain import explain  # noqa: E402
 from fncache.keys.graph import UnkeyableGraph, signature as _signature  # noqa: E402
+from fncache.store import open_in_background as _open_in_background  # noqa: E402
 from fncache.store.tiered import FncacheWarning  # noqa: E402
 from fncache.summary import stats  # noqa: E402
 
@@ -25,3 +26,5 @@ import os as _os  # noqa: E402
 
 if _os.environ.get("FNCACHE_INSTALL", "").strip().lower() in ("1", "true", "yes", "on"):
     install()
+if not _settings.disabled:
+    _open_in_background()

@@ -232,8 +232,18 @@ def dumps(fn, shared):
 
 
 def loads(data, shared):
-    """The function stored by ``dumps``, bound to ``shared`` (same canonical order)."""
-    return _in_deep_stack(_loads, data, shared)
+    """The function stored by ``dumps``, bound to ``shared`` (same canonical order).
+
+    Unlike pickling, unpickling keeps its own stack and needs no deep thread
+    (starting one costs milliseconds a hit should not pay).
+    """
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # many objects at once; collections during the load only cost time
+    try:
+        return _loads(data, shared)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 def _dumps(fn, shared):

@@ -79,6 +79,30 @@ def current():
         return _current
 
 
+def open_in_background():
+    """Open the cache while the program builds its graphs.
+
+    Opening the SQLite databases costs milliseconds that a cache hit would
+    otherwise pay; a program always builds its graph between ``import fncache``
+    and its first function. A failure here is left for the first real use to report.
+    """
+    def target():
+        try:
+            current()
+        except Exception:
+            pass
+    threading.Thread(target=target, name="fncache-open", daemon=True).start()
+
+
+def _forget_after_fork():
+    """A forked child opens its own connections: SQLite handles must not cross a fork."""
+    global _current, _current_lock
+    _current, _current_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def _snapshot(settings):
     return (settings.directory, settings.redis_url, settings.secret, settings.readonly,
             settings.size_limit, settings.memory_limit)
