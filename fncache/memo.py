@@ -28,7 +28,7 @@ from fncache import counters
 from fncache.config import settings
 from fncache.errors import EntryRejected, FncacheError
 from fncache.keys import code as codekeys
-from fncache.keys.values import ValueHasher
+from fncache.keys.values import UnhashableValue, ValueHasher
 from fncache.store import arrays, current, envelope
 from fncache.store.tiered import FncacheWarning
 
@@ -230,7 +230,7 @@ class _Memoized:
         if self.options.mode == "rows":
             return self._call_rows(args, kwargs)
         hasher = self._hasher(args, kwargs)
-        hasher.update((args, kwargs))
+        _hash_arguments(hasher, args, kwargs)
         key = self.prefix + hasher.hexdigest()
         value = lookup(key)
         if value is not _MISS:
@@ -264,7 +264,8 @@ class _Memoized:
         n = lengths.pop()
         fixed = tuple(None if i in batched else a for i, a in enumerate(args))
         base = self._hasher(args, kwargs)
-        base.update(("rows", axis, batched, fixed, kwargs))
+        base.update(("rows", axis, batched))
+        _hash_arguments(base, fixed, kwargs)
         lead = (slice(None),) * axis
         keys, found = [], {}
         for i in range(n):
@@ -294,7 +295,7 @@ class _Memoized:
                         % (self.name, axis, getattr(out, "shape", type(out).__name__),
                            len(missing)))
             for j, i in enumerate(missing):
-                row = (kind, [np.ascontiguousarray(out[lead + (j,)]) for out in outputs])
+                row = (kind, [np.array(out[lead + (j,)]) for out in outputs])
                 found[i] = store(keys[i], row, seconds, self.options, self.name)
         if n == 0:
             return self._compute(args, kwargs)
@@ -312,6 +313,19 @@ class _Memoized:
 
     def __repr__(self):
         return "<memoized %s (%s)>" % (self.name, self.options.mode)
+
+
+def _hash_arguments(hasher, args, kwargs):
+    """Feed the call's arguments one by one, so an error names the argument."""
+    hasher.update(len(args))
+    for where, value in [("argument %d" % i, a) for i, a in enumerate(args)] + \
+            [("argument %r" % name, v) for name, v in sorted(kwargs.items())]:
+        try:
+            hasher.update(value)
+        except UnhashableValue as exc:
+            exc.path[:1] = [where]
+            raise
+    hasher.update(sorted(kwargs))
 
 
 def _as_outputs(result):

@@ -135,6 +135,9 @@ class _Walker:
                 self.bindings.append((lambda name=name: glb.get(name, _ABSENT), _ABSENT))
         for i, (name, cell) in enumerate(zip(code.co_freevars, func.__closure__ or ())):
             where = "closure variable %r of %s" % (name, func.__qualname__)
+            if name in self.ignore:
+                self.parts.append(("ignored", name))
+                continue
             try:
                 value = cell.cell_contents
             except ValueError:  # not yet assigned
