@@ -80,8 +80,6 @@ import struct
 import numpy as np
 import xxhash
 
-from fncache.errors import FncacheError
-
 __all__ = ["hash_values", "ValueHasher", "UnhashableValue", "CHUNK_BYTES"]
 
 #: Largest scratch copy made while hashing a non-C-contiguous array.
@@ -110,7 +108,7 @@ _uint8 = np.uint8
 _bytearray_iadd = bytearray.__iadd__
 
 
-class UnhashableValue(FncacheError, TypeError):
+class UnhashableValue(TypeError):
     """A value (or something nested inside it) has no canonical encoding.
 
     ``str(exc)`` names where the value sits, e.g. ``"argument 2 -> dict key
