@@ -112,6 +112,7 @@ def _read_blob(cache, name, size):
                 cache.store.delete(key)
                 raise arrays.BlobDamaged("blob %s does not match its digest" % name)
             counters.count("memo.mapped")
+            cache.memory.put(key, mapped)  # the checked mapping serves later hits (no copy)
             return mapped
     except (OSError, ValueError):
         pass  # evicted meanwhile, or shorter than recorded: try the other tiers
@@ -386,6 +387,10 @@ class MemoizedFunction(_Memoized):
         self.name = "%s.%s" % (func.__module__, func.__qualname__)
         self.prefix = "%spy:%s:" % (PREFIX, self.name)
         self.signature = inspect.signature(func)
+        kinds = [p.kind for p in self.signature.parameters.values()]
+        # calls with exactly these positional arguments are already in canonical form
+        self._plain_arity = len(kinds) if all(k == inspect.Parameter.POSITIONAL_OR_KEYWORD
+                                              for k in kinds) else -1
         codekeys.fingerprint(func, options.ignore)  # walk now: errors show at decoration
 
     def _hasher(self, args, kwargs):
@@ -396,6 +401,8 @@ class MemoizedFunction(_Memoized):
         return hasher
 
     def _normalize(self, args, kwargs):
+        if not kwargs and len(args) == self._plain_arity:
+            return args, kwargs
         bound = self.signature.bind(*args, **kwargs)  # f(1, b=2) and f(1, 2) are one call
         bound.apply_defaults()
         return bound.args, bound.kwargs
