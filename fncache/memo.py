@@ -343,7 +343,7 @@ class MemoizedTheanoFunction(_Memoized):
     def __init__(self, fn, options):
         super().__init__(options)
         self.fn = fn
-        self.name = fn.name or "theano function"
+        self.name = _label(fn)
         self.prefix = PREFIX + fn.fncache_key + ":"
         self.shared = fn.fncache_shared
         implicit = [i for i in fn.maker.inputs if i.implicit]
@@ -372,6 +372,8 @@ class MemoizedTheanoFunction(_Memoized):
         return entry["outputs"]
 
     def __getattr__(self, name):
+        if name == "fn":  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self.fn, name)
 
 
@@ -411,6 +413,14 @@ class MemoizedFunction(_Memoized):
         return self.func(*args, **kwargs)
 
 
+def _label(fn):
+    """The function's name, or where the user made it (Theano names unnamed ones by our call site)."""
+    if fn.name and "fncache" not in fn.name:
+        return fn.name
+    from fncache.compiled import _where
+    return "the function made at %s" % _where()
+
+
 def _impure_reason(fn):
     updated = [spec.variable for spec in fn.maker.inputs if spec.update is not None]
     if not updated:
@@ -427,7 +437,7 @@ def memoize_theano(fn, options):
     if getattr(fn, "fncache_key", None) is None:
         counters.count("memo.unkeyable")
         warnings.warn("fncache: %s is not memoized: its graph has no cache key (see "
-                      "fncache.stats()['uncacheable'])" % (fn.name or "this function"),
+                      "fncache.stats()['uncacheable'])" % _label(fn),
                       FncacheWarning, stacklevel=3)
         return fn
     reason = _impure_reason(fn)
@@ -435,11 +445,11 @@ def memoize_theano(fn, options):
         counters.count("memo.impure")
         warnings.warn("fncache: %s is not memoized: %s. Pass memoize='replay' to store the new "
                       "shared values with the outputs and apply them on a hit."
-                      % (fn.name or "this function", reason), FncacheWarning, stacklevel=3)
+                      % (_label(fn), reason), FncacheWarning, stacklevel=3)
         return fn
     if any(spec.update is not None and not spec.implicit for spec in fn.maker.inputs):
         warnings.warn("fncache: %s is not memoized: an explicit input has an update"
-                      % (fn.name or "this function"), FncacheWarning, stacklevel=3)
+                      % _label(fn), FncacheWarning, stacklevel=3)
         return fn
     return MemoizedTheanoFunction(fn, options)
 
