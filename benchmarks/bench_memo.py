@@ -111,7 +111,8 @@ def run_case(label, n, repeats, base):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="20 MB instead of 100 MB, fewer repeats")
+    parser.add_argument("--quick", action="store_true",
+                        help="20 MB instead of 100 MB, fewer repeats")
     args = parser.parse_args(argv)
     cases = [("1 kB", 128, 25 if args.quick else 201),
              ("20 MB" if args.quick else "100 MB", (20 if args.quick else 100) * 1_000_000 // 8,

@@ -157,7 +157,7 @@ def lookup(key):
 
 
 def store(key, value, seconds, options, name):
-    """Store ``value`` under ``key`` if the options allow; the value to return (read-only when stored)."""
+    """Store ``value`` under ``key`` if the options allow; returns what the caller gets."""
     cache = current()
     if cache.readonly:
         return value
@@ -338,7 +338,7 @@ def _as_outputs(result):
 
 
 class MemoizedTheanoFunction(_Memoized):
-    """A compiled Theano function whose results are memoized; the function's attributes pass through."""
+    """A compiled Theano function with memoized results; its attributes pass through."""
 
     def __init__(self, fn, options):
         super().__init__(options)
@@ -414,7 +414,7 @@ class MemoizedFunction(_Memoized):
 
 
 def _label(fn):
-    """The function's name, or where the user made it (Theano names unnamed ones by our call site)."""
+    """The function's name, or where the user made it (Theano names unnamed ones after us)."""
     if fn.name and "fncache" not in fn.name:
         return fn.name
     from fncache.compiled import _where
@@ -431,7 +431,7 @@ def _impure_reason(fn):
 
 
 def memoize_theano(fn, options):
-    """Wrap a compiled function (from ``fncache.function``) per ``options``; impure ones stay unwrapped."""
+    """Memoize a function from ``fncache.function``; impure ones come back unwrapped."""
     if settings.disabled:
         return fn
     if getattr(fn, "fncache_key", None) is None:

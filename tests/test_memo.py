@@ -4,7 +4,6 @@ import logging
 import os
 import sys
 import time
-import warnings
 
 import numpy as np
 import pytest

@@ -36,7 +36,7 @@ _LIBRARY_DIRS = tuple(sorted({os.path.realpath(p) for p in (
 
 
 def is_user_module(module_name):
-    """True for the caller's own modules (``__main__``, files outside the interpreter and site-packages)."""
+    """True for the user's own modules: ``__main__``, files outside the stdlib and site-packages."""
     if module_name == "__main__":
         return True
     if not module_name or module_name.split(".", 1)[0] in _LIBRARY_ROOTS:
@@ -57,7 +57,7 @@ def _library_tag(obj):
 
 
 class Fingerprint:
-    """A walked function: ``static`` digest, ``reads`` (label, getter) and ``bindings`` (getter, object)."""
+    """A walked function: ``static`` digest, ``reads`` (label, getter), ``bindings`` (getter, obj)."""
 
     def __init__(self, static, reads, bindings):
         self.static = static
