@@ -6,6 +6,8 @@ from fncache.api import cached_function, configure, function, install, uninstall
 from fncache.config import ConfigError, settings as _settings  # noqa: E402
 from fncache.errors import FncacheError, UnknownKeyError  # noqa: E402
 from fncache.keys.explain import explain  # noqa: E402
+from fncache.keys.values import UnhashableValue  # noqa: E402
+from fncache.memo import MemoizeError, clear, memoize  # noqa: E402
 from fncache.keys.graph import UnkeyableGraph, signature as _signature  # noqa: E402
 from fncache.store import open_in_background as _open_in_background  # noqa: E402
 from fncache.store.tiered import FncacheWarning  # noqa: E402
@@ -18,9 +20,9 @@ def graph_key(inputs, outputs, updates=None, givens=None, mode=None, **theano_fu
                       **theano_function_kwargs).key
 
 
-__all__ = ["function", "cached_function", "graph_key", "explain", "install", "uninstall",
-           "configure", "stats", "ConfigError", "FncacheError", "FncacheWarning",
-           "UnkeyableGraph", "UnknownKeyError"]
+__all__ = ["function", "cached_function", "memoize", "clear", "graph_key", "explain", "install",
+           "uninstall", "configure", "stats", "ConfigError", "FncacheError", "FncacheWarning",
+           "MemoizeError", "UnhashableValue", "UnkeyableGraph", "UnknownKeyError"]
 
 import os as _os  # noqa: E402
 

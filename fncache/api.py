@@ -8,7 +8,7 @@ import numpy as np
 import theano
 import theano.tensor as T
 
-from fncache import compiled
+from fncache import compiled, memo
 from fncache.config import settings
 
 _THEANO_FUNCTION_KWARGS = ("mode", "updates", "givens", "no_default_updates", "accept_inplace",
@@ -18,13 +18,18 @@ _THEANO_FUNCTION_KWARGS = ("mode", "updates", "givens", "no_default_updates", "a
 
 def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_default_updates=False,
              accept_inplace=False, name=None, rebuild_strict=True, allow_input_downcast=None,
-             profile=None, on_unused_input=None):
-    """Drop-in for ``theano.function``: same arguments, same result, compiled once."""
-    return compiled.function(
+             profile=None, on_unused_input=None, memoize=False):
+    """Drop-in for ``theano.function``: same arguments, same result, compiled once.
+
+    ``memoize=True | "replay" | "rows" | {options}`` also memoizes its results (fncache.memoize).
+    """
+    options = memo.Options.from_argument(memoize)
+    fn = compiled.function(
         inputs, outputs, mode=mode, updates=updates, givens=givens,
         no_default_updates=no_default_updates, accept_inplace=accept_inplace, name=name,
         rebuild_strict=rebuild_strict, allow_input_downcast=allow_input_downcast,
         profile=profile, on_unused_input=on_unused_input)
+    return fn if options is None else memo.memoize_theano(fn, options)
 
 
 # ---------------------------------------------------------------- install()
@@ -104,13 +109,14 @@ def _split_builder_result(result):
 class CachedFunction:
     """A graph builder compiled once per argument signature, through the cache."""
 
-    def __init__(self, builder, inputs=None, **theano_kwargs):
+    def __init__(self, builder, inputs=None, memoize=False, **theano_kwargs):
         unknown = set(theano_kwargs) - set(_THEANO_FUNCTION_KWARGS)
         if unknown:
             raise TypeError("cached_function got unknown arguments: %s" % ", ".join(sorted(unknown)))
         if "updates" in theano_kwargs:
             raise TypeError("cached_function: return updates from the builder instead")
         self.builder = builder
+        self.memo_options = memo.Options.from_argument(memoize)
         self.theano_kwargs = theano_kwargs
         self.parameter_names = list(inspect.signature(builder).parameters)
         self.declared_types = None
@@ -129,7 +135,8 @@ class CachedFunction:
         outputs, updates = _split_builder_result(self.builder(*variables))
         kwargs = dict(self.theano_kwargs)
         kwargs.setdefault("name", getattr(self.builder, "__qualname__", None))
-        return compiled.function(variables, outputs, updates=updates, **kwargs)
+        fn = compiled.function(variables, outputs, updates=updates, **kwargs)
+        return fn if self.memo_options is None else memo.memoize_theano(fn, self.memo_options)
 
     def __call__(self, *args):
         key = _dispatch_signature(args) if self.declared_types is None else len(args)
@@ -153,14 +160,14 @@ class CachedFunction:
         return fn
 
 
-def cached_function(builder=None, *, inputs=None, **theano_kwargs):
-    """Decorate a graph builder: ``@cached_function`` or ``@cached_function(inputs=[...])``."""
+def cached_function(builder=None, *, inputs=None, memoize=False, **theano_kwargs):
+    """Decorate a graph builder: ``@cached_function`` or ``@cached_function(inputs=[...], memoize=True)``."""
     if builder is None:
-        return lambda b: CachedFunction(b, inputs=inputs, **theano_kwargs)
+        return lambda b: CachedFunction(b, inputs=inputs, memoize=memoize, **theano_kwargs)
     if not callable(builder):
         raise TypeError("cached_function decorates a function that builds a Theano graph, not %s"
                         % type(builder).__name__)
-    return CachedFunction(builder, inputs=inputs, **theano_kwargs)
+    return CachedFunction(builder, inputs=inputs, memoize=memoize, **theano_kwargs)
 
 
 def configure(**changes):

@@ -64,6 +64,13 @@ def _loader(sig, secret):
     return load
 
 
+def _keyed(fn, sig):
+    """Expose the graph key and the shared variables in key order (the memo keys on them)."""
+    fn.fncache_key = sig.key
+    fn.fncache_shared = tuple(sig.shared)
+    return fn
+
+
 def function(inputs, outputs=None, **kwargs):
     """``theano.function`` through the compile cache."""
     if settings.disabled:
@@ -85,12 +92,12 @@ def function(inputs, outputs=None, **kwargs):
 
     fn = lookup()
     if fn is not None:
-        return fn
+        return _keyed(fn, sig)
     with locks.key_lock(cache.directory, sig.key, settings.wait_timeout) as held:
         fn = lookup() if held else None  # another process may have stored it while we waited
         if fn is not None:
-            return fn
-        return _compile_and_store(cache, sig, inputs, outputs, kwargs)
+            return _keyed(fn, sig)
+        return _keyed(_compile_and_store(cache, sig, inputs, outputs, kwargs), sig)
 
 
 def _compile_and_store(cache, sig, inputs, outputs, kwargs):

@@ -45,6 +45,7 @@ g    numpy scalar: dtype + raw bytes (structured: field by field)
 t    numpy dtype object: dtype
 n    namedtuple: type name + field names + items
 E    enum member: type name + ``m`` + member name (or ``v`` + value)
+R    numpy RandomState: its legacy state tuple / G Generator: its bit generator's state
 H    ``obj.__fncache_hash__()``: type name + (s|y) + length + data
 V    Theano shared variable: type name + Theano type attributes + value
 P    pickle (protocol 4) of an otherwise unsupported object: type name +
@@ -554,6 +555,15 @@ class _Encoder:
             for i in range(n):
                 self._feed_blocks(a[i], work, update)
 
+    def enc_random_state(self, obj):
+        """A legacy RandomState by its full state (Theano's RandomStreams hold these)."""
+        self.buf += b"R"
+        self.encode(obj.get_state(legacy=True))
+
+    def enc_generator(self, obj):
+        self.buf += b"G"
+        self.encode(obj.bit_generator.state)
+
     # -- hooks, Theano, fallbacks ----------------------------------------
     def enc_hook(self, obj):
         tp = type(obj)
@@ -634,6 +644,8 @@ _DISPATCH = {
     type(Ellipsis): _Encoder.enc_ellipsis,
     _ndarray: _Encoder.enc_ndarray,
     np.memmap: _Encoder.enc_ndarray,  # contents only; file name/offset don't matter
+    np.random.RandomState: _Encoder.enc_random_state,
+    np.random.Generator: _Encoder.enc_generator,
 }
 for _t in set(np.sctypeDict.values()):
     if issubclass(_t, _generic) and _t is not np.object_:

@@ -27,6 +27,17 @@ class DiskStore:
     def get(self, key):
         return self._cache.get(key, default=None, read=False, retry=True)
 
+    def path(self, key):
+        """The file holding ``key``'s bytes (so they can be memory-mapped), or None.
+
+        Small values live inside diskcache's SQLite index and have no file.
+        """
+        handle = self._cache.get(key, default=None, read=True, retry=True)
+        if handle is None or isinstance(handle, bytes):
+            return None
+        handle.close()
+        return handle.name
+
     def put(self, key, data):
         if self.writable:
             self._cache.set(key, bytes(data), retry=True)

@@ -1,0 +1,235 @@
+"""What a plain Python function computes with: its code, the user code it calls, the values it reads.
+
+``fingerprint(func)`` walks the function once and splits what it finds in two:
+
+- a *static* digest (sha256) of everything fixed by the source: bytecode and constants
+  (nested code objects recursively), names, the bytecode of every function or class it
+  reaches that lives in the user's own modules, and, for library functions and modules
+  (stdlib, site-packages, fncache, Theano), their name and package version;
+- *dynamic* reads, hashed by value on every call: globals and closure cells that hold plain
+  values (numbers, strings, arrays, containers...) and defaults of called functions. A
+  global array the function reads is part of the key, so changing it misses.
+
+The walk is cached per function. Each reached global function, class or module is also
+remembered by identity: if a name is rebound later (a module reloaded, a helper patched),
+the next call notices and walks again. Line numbers are not part of the key: moving code
+does not invalidate results, changing it does.
+"""
+import builtins
+import hashlib
+import os
+import sys
+import sysconfig
+import types
+import weakref
+
+import numpy as np
+
+from fncache.keys.values import UnhashableValue, ValueHasher
+
+__all__ = ["fingerprint", "Fingerprint", "is_user_module"]
+
+_LIBRARY_ROOTS = ("fncache", "theano", "numpy", "scipy")
+_LIBRARY_DIRS = tuple(sorted({os.path.realpath(p) for p in (
+    sysconfig.get_paths().get(name) for name in ("stdlib", "platstdlib", "purelib", "platlib"))
+    if p} | {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}))
+
+
+def is_user_module(module_name):
+    """True for the user's own modules: ``__main__``, files outside the stdlib and site-packages."""
+    if module_name == "__main__":
+        return True
+    if not module_name or module_name.split(".", 1)[0] in _LIBRARY_ROOTS:
+        return False
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None)
+    if not path:
+        return False  # built in, or a namespace package: library code
+    path = os.path.realpath(path)
+    return not any(path.startswith(d + os.sep) for d in _LIBRARY_DIRS)
+
+
+def _library_tag(obj):
+    module = getattr(obj, "__module__", None) or getattr(obj, "__name__", "?")
+    root = sys.modules.get(str(module).split(".", 1)[0])
+    return ("lib", str(module), getattr(obj, "__qualname__", getattr(obj, "__name__", "?")),
+            str(getattr(root, "__version__", "")))
+
+
+class Fingerprint:
+    """A walked function: ``static`` digest, ``reads`` (label, getter), ``bindings`` (getter, obj)."""
+
+    def __init__(self, static, reads, bindings):
+        self.static = static
+        self.reads = reads
+        self.bindings = bindings
+
+    def current(self):
+        """False if a name the walk resolved now points elsewhere (walk again)."""
+        for getter, expected in self.bindings:
+            try:
+                if getter() is not expected:
+                    return False
+            except (KeyError, ValueError, AttributeError):
+                return False
+        return True
+
+    def hash_reads(self, hasher):
+        """Feed the current values of the dynamic reads to a ValueHasher."""
+        for label, getter in self.reads:
+            try:
+                hasher.update(getter())
+            except UnhashableValue as exc:
+                exc.path[:1] = [label]  # instead of "argument N"
+                exc.reason += " (or name it in memoize(ignore=...) if it cannot change the result)"
+                raise
+
+
+class _Walker:
+    def __init__(self, ignore):
+        self.ignore = frozenset(ignore)
+        self.parts = []
+        self.reads = []
+        self.bindings = []
+        self.seen = set()
+
+    # -- code ------------------------------------------------------------
+    def code(self, code, owner):
+        consts = []
+        for c in code.co_consts:
+            if isinstance(c, types.CodeType):
+                consts.append(self.code(c, owner))
+            else:
+                consts.append(repr(c) if isinstance(c, (str, bytes, int, float, complex, bool,
+                                                        type(None), tuple, frozenset))
+                              else type(c).__qualname__)
+        return ("code", code.co_code, tuple(consts), code.co_names, code.co_varnames,
+                code.co_freevars, code.co_cellvars, code.co_argcount, code.co_posonlyargcount,
+                code.co_kwonlyargcount, code.co_flags,
+                getattr(code, "co_exceptiontable", b""))
+
+    def names(self, code):
+        names = set(code.co_names)
+        for c in code.co_consts:
+            if isinstance(c, types.CodeType):
+                names |= self.names(c)
+        return names
+
+    # -- functions, classes, modules -------------------------------------
+    def function(self, func, label):
+        if func in self.seen:
+            self.parts.append(("again", label))
+            return
+        self.seen.add(func)
+        code = func.__code__
+        self.parts.append(("fn", label, self.code(code, func)))
+        names = self.names(code)
+        glb = func.__globals__
+        for name in sorted(names):
+            if name in glb:
+                self.global_(glb, name, names, "global %r of %s" % (name, func.__qualname__))
+            else:
+                if hasattr(builtins, name):
+                    self.parts.append(("builtin", name))
+                # a name defined later (a helper below the decorated function): walk again then
+                self.bindings.append((lambda name=name: glb.get(name, _ABSENT), _ABSENT))
+        for i, (name, cell) in enumerate(zip(code.co_freevars, func.__closure__ or ())):
+            where = "closure variable %r of %s" % (name, func.__qualname__)
+            if name in self.ignore:
+                self.parts.append(("ignored", name))
+                continue
+            try:
+                value = cell.cell_contents
+            except ValueError:  # not yet assigned
+                self.parts.append(("empty-cell", name))
+                continue
+            if self.callable_(value, where):
+                self.bindings.append((lambda cell=cell: cell.cell_contents, value))
+            else:
+                self.reads.append((where, lambda cell=cell: cell.cell_contents))
+        if func.__defaults__ or func.__kwdefaults__:
+            self.reads.append(("defaults of %s" % func.__qualname__,
+                               lambda f=func: (f.__defaults__, f.__kwdefaults__)))
+
+    def global_(self, glb, name, names, label):
+        if name in self.ignore:
+            self.parts.append(("ignored", name))
+            return
+        value = glb[name]
+        if isinstance(value, types.ModuleType):
+            self.bindings.append((lambda: glb[name], value))
+            if is_user_module(value.__name__):
+                self.parts.append(("module", name, value.__name__))
+                # module.attr: the attribute names are among the code's names
+                for attr in sorted(names):
+                    if attr in vars(value):
+                        self.global_(vars(value), attr, names,
+                                     "%s.%s" % (value.__name__, attr))
+            else:
+                self.parts.append((name,) + _library_tag(value))
+        elif self.callable_(value, label):
+            self.bindings.append((lambda: glb[name], value))
+        else:
+            self.reads.append((label, lambda: glb[name]))
+
+    def callable_(self, value, label):
+        """Fingerprint a function or class statically; False for plain values."""
+        if isinstance(value, types.MethodType):
+            value = value.__func__
+        if isinstance(value, types.FunctionType):
+            if is_user_module(value.__module__) or "<locals>" in value.__qualname__:
+                self.function(value, label)
+            else:
+                self.parts.append(_library_tag(value))
+            return True
+        if isinstance(value, type):
+            if is_user_module(value.__module__) and value not in self.seen:
+                self.seen.add(value)
+                self.parts.append(("class", label, value.__qualname__))
+                for klass in value.__mro__:
+                    if not is_user_module(klass.__module__):
+                        self.parts.append(_library_tag(klass))
+                        continue
+                    for attr, member in sorted(vars(klass).items()):
+                        if isinstance(member, (staticmethod, classmethod)):
+                            member = member.__func__
+                        if isinstance(member, property):
+                            member = member.fget
+                        if isinstance(member, types.FunctionType):
+                            self.function(member, "%s.%s" % (klass.__qualname__, attr))
+                        elif not attr.startswith("__"):
+                            self.reads.append(("class attribute %s.%s" % (klass.__qualname__, attr),
+                                               lambda k=klass, a=attr: vars(k).get(a)))
+            elif not is_user_module(value.__module__):
+                self.parts.append(_library_tag(value))
+            return True
+        if isinstance(value, (types.BuiltinFunctionType, np.ufunc, types.ModuleType)):
+            self.parts.append(_library_tag(value))
+            return True
+        return False
+
+
+_CACHE = weakref.WeakKeyDictionary()
+_ABSENT = object()
+
+
+def fingerprint(func, ignore=()):
+    """The Fingerprint of a Python function (cached while the names it resolved stay bound)."""
+    cached = _CACHE.get(func)
+    if cached is not None and cached[0] == frozenset(ignore) and cached[1].current():
+        return cached[1]
+    walker = _Walker(ignore)
+    walker.function(func, func.__qualname__)
+    static = hashlib.sha256(repr(walker.parts).encode("utf-8", "surrogatepass")).hexdigest()
+    result = Fingerprint(static, walker.reads, walker.bindings)
+    _CACHE[func] = (frozenset(ignore), result)
+    return result
+
+
+def hash_call(fp, arguments, allow_pickle=False):
+    """xxh3-128 hex digest of a call: the function's reads, then its bound arguments."""
+    hasher = ValueHasher(allow_pickle=allow_pickle)
+    hasher.update(fp.static)
+    fp.hash_reads(hasher)
+    hasher.update(arguments)
+    return hasher.hexdigest()
