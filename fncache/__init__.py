@@ -7,6 +7,7 @@ from fncache.config import ConfigError  # noqa: E402
 from fncache.errors import FncacheError, UnknownKeyError  # noqa: E402
 from fncache.keys.explain import explain  # noqa: E402
 from fncache.keys.graph import UnkeyableGraph, signature as _signature  # noqa: E402
+from fncache.profiling import profile  # noqa: E402
 from fncache.store.tiered import FncacheWarning  # noqa: E402
 from fncache.summary import stats  # noqa: E402
 
@@ -18,7 +19,7 @@ def graph_key(inputs, outputs, updates=None, givens=None, mode=None, **theano_fu
 
 
 __all__ = ["function", "cached_function", "graph_key", "explain", "install", "uninstall",
-           "configure", "stats", "ConfigError", "FncacheError", "FncacheWarning",
+           "configure", "stats", "profile", "ConfigError", "FncacheError", "FncacheWarning",
            "UnkeyableGraph", "UnknownKeyError"]
 
 import os as _os  # noqa: E402
