@@ -60,7 +60,7 @@ def _table(headers, rows, left=(0,)):
 
 
 def _echo_json(data):
-    click.echo(json.dumps(data, indent=1, sort_keys=True, default=str))
+    click.echo(json.dumps(data, indent=1, default=str))
 
 
 # ------------------------------------------------------------------ plumbing
