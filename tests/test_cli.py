@@ -130,7 +130,7 @@ def test_verify_finds_a_flipped_byte_and_fix_removes_it(copy):
     assert report["checked"] == 3 and report["ok"] == 2
     assert [(d["key"], d["reason"]) for d in report["damaged"]] == [(keys["double"], "corrupt")]
     assert "1 damaged" in cli(directory, "verify", check=1).stdout
-    assert cli_json(directory, "verify", "--fix")["removed"] == 1
+    assert json.loads(cli(directory, "verify", "--fix", "--json", check=1).stdout)["removed"] == 1
     assert cli_json(directory, "verify") == {"checked": 2, "ok": 2, "damaged": [],
                                              "stale_records": 0, "removed": 0}
     assert {e["key"] for e in cli_json(directory, "ls")} == {keys["affine"], keys["affine2"]}
