@@ -369,7 +369,8 @@ def verify_command(fix, as_json):
 @main.command("prune")
 @click.option("--max-size", callback=_size, help="Keep at most this much, e.g. 5GB "
               "(least recently used entries go first).")
-@click.option("--older-than", callback=_duration, help="Remove entries created longer ago, e.g. 30d.")
+@click.option("--older-than", callback=_duration,
+              help="Remove entries created longer ago, e.g. 30d.")
 @click.option("--unused-for", callback=_duration, help="Remove entries not used for, e.g. 7d.")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed, remove nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -36,7 +36,8 @@ def _cost_seconds(record):
 
 
 def entry(cache, key, record=None, data=None):
-    """One entry as a plain dict: key, kind, name, where, size, hits, seconds, times, graph, parts."""
+    """One entry as a plain dict: key, kind, name, where, size, hits, seconds saved,
+    times, graph summary and key parts."""
     record = dict(record if record is not None else (cache.entry_info(key) or {}))
     if data is None and (record.get("size") is None or "kind" not in record):
         data = cache.disk.get(key)
@@ -93,9 +94,11 @@ def find(cache, prefix):
     keys = {k for k in cache.disk.keys() if isinstance(k, str)}
     keys.update(k for k, _ in cache.records())
     keys.update(m["key"] for m in misslog.misses(cache))
-    matches = sorted(k for k in keys if k.startswith(prefix) or k.split(":", 1)[-1].startswith(prefix))
+    matches = sorted(k for k in keys
+                     if k.startswith(prefix) or k.split(":", 1)[-1].startswith(prefix))
     if not matches:
-        raise UnknownKeyError("no entry in %s has a key starting with %r" % (cache.directory, prefix))
+        raise UnknownKeyError("no entry in %s has a key starting with %r"
+                              % (cache.directory, prefix))
     if len(matches) > 1:
         raise UnknownKeyError("%r matches %d keys (%s...); give more characters"
                               % (prefix, len(matches), ", ".join(m[:16] for m in matches[:3])))

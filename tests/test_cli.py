@@ -98,7 +98,7 @@ def test_show_gives_parts_and_graph_summary_by_prefix(filled):
     assert double["graph"] == {"nodes": 1, "ops": {"Elemwise{Mul}": 1}, "inputs": 1,
                                "outputs": 1, "shared": 0, "updates": 0}
     affine = cli_json(directory, "show", keys["affine"][:10])["graph"]
-    assert (affine["inputs"], affine["outputs"], affine["shared"], affine["updates"]) == (1, 1, 1, 1)
+    assert [affine[k] for k in ("inputs", "outputs", "shared", "updates")] == [1, 1, 1, 1]
     assert "graph: 1 nodes" in cli(directory, "show", keys["double"][:10]).stdout
     unknown = cli(directory, "show", "ffffffffzz", check=1)
     assert "no entry" in unknown.stderr and "ffffffffzz" in unknown.stderr
