@@ -10,6 +10,7 @@ from fncache.keys.values import UnhashableValue  # noqa: E402
 from fncache.memo import MemoizeError, clear, memoize  # noqa: E402
 from fncache.keys.graph import UnkeyableGraph, signature as _signature  # noqa: E402
 from fncache.store import open_in_background as _open_in_background  # noqa: E402
+from fncache.profiling import profile  # noqa: E402
 from fncache.store.tiered import FncacheWarning  # noqa: E402
 from fncache.summary import stats  # noqa: E402
 
@@ -21,7 +22,7 @@ def graph_key(inputs, outputs, updates=None, givens=None, mode=None, **theano_fu
 
 
 __all__ = ["function", "cached_function", "memoize", "clear", "graph_key", "explain", "install",
-           "uninstall", "configure", "stats", "ConfigError", "FncacheError", "FncacheWarning",
+           "uninstall", "configure", "stats", "profile", "ConfigError", "FncacheError", "FncacheWarning",
            "MemoizeError", "UnhashableValue", "UnkeyableGraph", "UnknownKeyError"]
 
 import os as _os  # noqa: E402

@@ -12,7 +12,7 @@ import time
 
 import theano
 
-from fncache import counters, serialize, thunks
+from fncache import counters, graphinfo, misslog, profiling, serialize, thunks
 from fncache.config import settings
 from fncache.errors import EntryRejected
 from fncache.keys.graph import UnkeyableGraph, signature
@@ -76,28 +76,40 @@ def function(inputs, outputs=None, **kwargs):
     if settings.disabled:
         return theano_function(inputs, outputs, **kwargs)
     name = kwargs.get("name")
+    key_started = time.perf_counter()
     try:
         sig = signature(inputs, outputs, **kwargs)
     except UnkeyableGraph as exc:
         _log.info("fncache: compiling without cache: %s", exc)
         return _uncacheable("unkeyable", inputs, outputs, kwargs)
     cache = current()
+    label = None
+    if profiling.active():
+        label = name or _where()
+        profiling.note(sig.key, label, "key", time.perf_counter() - key_started)
 
     def lookup():
+        started = time.perf_counter()
         fn, _ = cache.store.get(sig.key, _loader(sig, settings.secret))
         if fn is not None:
             counters.count("compiled.hits")
+            cache.touch(sig.key)
             fn.name = name
+            if label is not None:
+                profiling.note(sig.key, label, "load", time.perf_counter() - started)
         return fn
 
     fn = lookup()
     if fn is not None:
-        return _keyed(fn, sig)
+        return _keyed(profiling.wrap(fn, sig.key, label), sig)
     with locks.key_lock(cache.directory, sig.key, settings.wait_timeout) as held:
         fn = lookup() if held else None  # another process may have stored it while we waited
-        if fn is not None:
-            return _keyed(fn, sig)
-        return _keyed(_compile_and_store(cache, sig, inputs, outputs, kwargs), sig)
+        if fn is None:
+            started = time.perf_counter()
+            fn = _compile_and_store(cache, sig, inputs, outputs, kwargs)
+            if label is not None:
+                profiling.note(sig.key, label, "compile", time.perf_counter() - started)
+        return _keyed(profiling.wrap(fn, sig.key, label), sig)
 
 
 def _compile_and_store(cache, sig, inputs, outputs, kwargs):
@@ -118,7 +130,10 @@ def _compile_and_store(cache, sig, inputs, outputs, kwargs):
         counters.count("uncacheable.serialize")
         return fn
     info = {"kind": KIND, "name": kwargs.get("name") or "", "where": _where(),
-            "compile_seconds": compile_seconds, "pid": os.getpid()}
+            "compile_seconds": compile_seconds, "pid": os.getpid(),
+            "graph": graphinfo.summary(fn, sig), "parts": dict(sig.parts)}
+    if settings.miss_log:
+        misslog.record(cache, sig, info)
     data = envelope.seal(sig.key, info, payload, settings.secret)
     cache.store.put(sig.key, data)
     cache.record(sig.key, dict(info, size=len(data)))

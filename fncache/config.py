@@ -7,6 +7,7 @@ FNCACHE_READONLY   1: never write to the cache
 FNCACHE_DISABLE    1: compile everything as plain Theano would
 FNCACHE_SIZE_LIMIT disk tier size limit, e.g. 5GB (default 10GB)
 FNCACHE_MEMORY_LIMIT in-process tier limit, e.g. 512MB (default 256MB)
+FNCACHE_MISS_LOG   1: remember the last compile misses (key parts) for `fncache explain --last-miss`
 """
 import os
 import re
@@ -40,6 +41,29 @@ def parse_size(value, what="size"):
     return int(number)
 
 
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(value, what="duration"):
+    """Seconds from a number or a string such as '30d', '12h', '90m', '45s', '2w'."""
+    if isinstance(value, bool):
+        raise ConfigError("%s must be a duration like '30d' or '12h', not %r" % (what, value))
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([smhdw]?)\s*", value.lower())
+        if not match:
+            raise ConfigError("%s %r is not a duration like '30d', '12h', '90m' or '45s'"
+                              % (what, value))
+        number = float(match.group(1)) * _SECONDS[match.group(2) or "s"]
+    else:
+        raise ConfigError("%s must be a duration like '30d' or '12h', not %s"
+                          % (what, type(value).__name__))
+    if number < 0 or number != number:
+        raise ConfigError("%s must not be negative: %r" % (what, value))
+    return number
+
+
 def _flag(name):
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -57,6 +81,7 @@ class Settings:
         self.secret = _read_secret()
         self.readonly = _flag("FNCACHE_READONLY")
         self.disabled = _flag("FNCACHE_DISABLE")
+        self.miss_log = _flag("FNCACHE_MISS_LOG")
         self.size_limit = parse_size(os.environ.get("FNCACHE_SIZE_LIMIT", "10GB"), "FNCACHE_SIZE_LIMIT")
         self.memory_limit = parse_size(os.environ.get("FNCACHE_MEMORY_LIMIT", "256MB"),
                                        "FNCACHE_MEMORY_LIMIT")
@@ -140,6 +165,7 @@ _CONFIGURABLE = {
     "secret": _secret,
     "readonly": _bool,
     "disabled": _bool,
+    "miss_log": _bool,
     "size_limit": lambda v: parse_size(v, "size_limit"),
     "memory_limit": lambda v: parse_size(v, "memory_limit"),
     "wait_timeout": _positive_seconds,

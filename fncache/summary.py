@@ -1,8 +1,19 @@
 """fncache.stats(): the numbers people ask of a cache, per tier and in total."""
+import time
+
 from fncache import counters
 from fncache.store import current
 
 TIERS = ("memory", "disk", "redis")
+SINCE = "meta:stats_since"  # index key: when the totals were last reset
+
+
+def reset():
+    """Set the directory's totals back to zero, remembering when."""
+    cache = current()
+    counters.reset(cache.index)
+    if not cache.readonly:
+        cache.index.set(SINCE, time.time(), retry=True)
 
 
 def stats(session_only=False):
@@ -20,8 +31,17 @@ def stats(session_only=False):
                        "hit_rate": hits / (hits + misses) if hits + misses else None}
     tiers["memory"].update(entries=len(cache.memory), bytes=cache.memory.total_bytes)
     tiers["disk"].update(entries=len(cache.disk), bytes=cache.disk.total_bytes)
+    rejected = {k.split(".", 1)[1]: v for k, v in raw.items() if k.startswith("rejected.")}
+    hits = raw.get("compiled.hits", 0) + raw.get("memo.hits", 0)
+    misses = raw.get("compile.count", 0) + raw.get("memo.misses", 0)
     return {
         "directory": cache.directory,
+        "since": None if session_only else cache.index.get(SINCE, default=None, retry=True),
+        "total": {"hits": hits, "misses": misses,
+                  "hit_rate": hits / (hits + misses) if hits + misses else None,
+                  "seconds_saved": (raw.get("saved.compile_ms", 0)
+                                    + raw.get("saved.memo_ms", 0)) / 1000.0,
+                  "entries_rejected": sum(rejected.values())},
         "tiers": tiers,
         "compiled": {"hits": raw.get("compiled.hits", 0),
                      "compiles": raw.get("compile.count", 0),
@@ -30,7 +50,7 @@ def stats(session_only=False):
                      "seconds_saved": raw.get("saved.compile_ms", 0) / 1000.0},
         "memo": {"hits": raw.get("memo.hits", 0), "misses": raw.get("memo.misses", 0),
                  "seconds_saved": raw.get("saved.memo_ms", 0) / 1000.0},
-        "rejected": {k.split(".", 1)[1]: v for k, v in raw.items() if k.startswith("rejected.")},
+        "rejected": rejected,
         "uncacheable": {k.split(".", 1)[1]: v for k, v in raw.items()
                         if k.startswith("uncacheable.")},
     }

@@ -19,6 +19,7 @@ from fncache.store.tiered import TieredStore
 
 ENTRIES = "entries"  # diskcache folder of the entries themselves
 INDEX = "index"  # diskcache folder of entry records and statistics (never evicted)
+RECORD = "entry:"  # index key prefix of entry records
 
 
 class Cache:
@@ -34,6 +35,8 @@ class Cache:
                               size_limit=settings.size_limit, readonly=self.readonly)
         tiers.append(self.disk)
         self.store = TieredStore(tiers)
+        self._lock = threading.Lock()
+        self._touched = {}  # key -> [hits, last used], written to the records at flush
 
     @functools.cached_property
     def index(self):
@@ -44,14 +47,53 @@ class Cache:
     # Entry records: what `fncache ls` shows without opening entries.
     def record(self, key, info):
         if not self.readonly:
-            self.index.set("entry:" + key, dict(info, created=time.time()), retry=True)
+            self.index.set(RECORD + key, dict(info, created=time.time()), retry=True)
 
     def entry_info(self, key):
-        return self.index.get("entry:" + key, default=None, retry=True)
+        return self.index.get(RECORD + key, default=None, retry=True)
+
+    def set_record(self, key, record):
+        """Write a whole record as given (imports keep the original times)."""
+        if not self.readonly:
+            self.index.set(RECORD + key, dict(record), retry=True)
+
+    def forget(self, key):
+        if not self.readonly:
+            self.index.delete(RECORD + key, retry=True)
+
+    def records(self):
+        """(key, record) for every entry record in the index."""
+        for name in list(self.index.iterkeys()):
+            if isinstance(name, str) and name.startswith(RECORD):
+                record = self.index.get(name, default=None, retry=True)
+                if record is not None:
+                    yield name[len(RECORD):], record
+
+    def touch(self, key):
+        """Note a hit on ``key``: kept in memory, added to its record at flush.
+
+        The hit path stays free of index writes; each key's record is written
+        once per flush (at exit), however often the key was hit.
+        """
+        with self._lock:
+            seen = self._touched.setdefault(key, [0, 0.0])
+            seen[0] += 1
+            seen[1] = time.time()
+
+    def _flush_touches(self):
+        with self._lock:
+            touched, self._touched = self._touched, {}
+        for key, (hits, last_used) in touched.items():
+            with self.index.transact(retry=True):
+                record = self.index.get(RECORD + key, default=None, retry=True) or {}
+                record["hits"] = record.get("hits", 0) + hits
+                record["last_used"] = max(last_used, record.get("last_used", 0.0))
+                self.index.set(RECORD + key, record, retry=True)
 
     def flush_stats(self):
-        if not self.readonly and counters.pending():
+        if not self.readonly and (counters.pending() or self._touched):
             counters.flush(self.index)
+            self._flush_touches()
 
     def close(self):
         try:

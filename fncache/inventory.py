@@ -1,0 +1,188 @@
+"""What is in a cache directory, and keeping it clean: list, find, verify, prune, clear.
+
+Works on the local disk tier's keys and the index's entry records, never by
+unpickling: an entry's envelope header (read without trusting it) fills in
+what a record lacks, and ``verify`` checks MACs with ``envelope.open_envelope``.
+Any kind of entry (compiled functions, memo results, ...) is handled alike:
+its kind, name and place come from what its writer recorded.
+"""
+import fnmatch
+import time
+
+from fncache import misslog
+from fncache.errors import EntryRejected, FncacheError, UnknownKeyError
+from fncache.store import envelope
+
+_FIELDS = ("kind", "name", "where", "compile_seconds", "graph", "parts")
+
+
+class ReadOnlyError(FncacheError, PermissionError):
+    """The cache directory is read-only; the command would have to write to it."""
+
+
+def _writable(cache):
+    if cache.readonly:
+        raise ReadOnlyError("the cache at %s is read-only (FNCACHE_READONLY); nothing was changed"
+                            % cache.directory)
+
+
+def _cost_seconds(record):
+    """What one hit saves: compile seconds for functions, compute seconds for results."""
+    for field in ("compile_seconds", "compute_seconds", "seconds"):
+        value = record.get(field)
+        if isinstance(value, (int, float)):
+            return float(value)
+    return 0.0
+
+
+def entry(cache, key, record=None, data=None):
+    """One entry as a plain dict: key, kind, name, where, size, hits, seconds saved,
+    times, graph summary and key parts."""
+    record = dict(record if record is not None else (cache.entry_info(key) or {}))
+    if data is None and (record.get("size") is None or "kind" not in record):
+        data = cache.disk.get(key)
+    if data is not None and "kind" not in record:
+        try:
+            header = envelope.read_header(data)
+        except (EntryRejected, ValueError):
+            header = {"kind": "damaged"}
+        for field in _FIELDS:
+            if field in header:
+                record.setdefault(field, header[field])
+    size = record.get("size")
+    if size is None:
+        size = len(data) if data is not None else 0
+    hits = int(record.get("hits", 0))
+    cost = _cost_seconds(record)
+    return {"key": key, "kind": record.get("kind") or "?", "name": record.get("name") or "",
+            "where": record.get("where") or "?", "size": int(size), "hits": hits,
+            "saves_seconds": cost, "saved_seconds": cost * hits,
+            "created": record.get("created"), "last_used": record.get("last_used"),
+            "graph": record.get("graph"), "parts": record.get("parts")}
+
+
+SORTS = {
+    "size": lambda e: -e["size"],
+    "hits": lambda e: -e["hits"],
+    "saved": lambda e: -e["saved_seconds"],
+    "age": lambda e: e["created"] or 0.0,
+    "used": lambda e: -(e["last_used"] or e["created"] or 0.0),
+    "name": lambda e: (e["name"], e["where"]),
+}
+
+
+def entries(cache, sort="size", name=None):
+    """Every entry on the local disk tier, as dicts (see ``entry``), sorted."""
+    if sort not in SORTS:
+        raise ValueError("sort must be one of %s, not %r" % (", ".join(SORTS), sort))
+    records = dict(cache.records())
+    found = []
+    for key in cache.disk.keys():
+        if not isinstance(key, str):
+            continue
+        e = entry(cache, key, records.get(key))
+        if name is None or fnmatch.fnmatchcase(e["name"], name):
+            found.append(e)
+    return sorted(found, key=SORTS[sort])
+
+
+def find(cache, prefix):
+    """The one key that starts with ``prefix`` (entries, records and logged misses)."""
+    if not isinstance(prefix, str) or not prefix.strip():
+        raise UnknownKeyError("a key or key prefix is required")
+    prefix = prefix.strip()
+    keys = {k for k in cache.disk.keys() if isinstance(k, str)}
+    keys.update(k for k, _ in cache.records())
+    keys.update(m["key"] for m in misslog.misses(cache))
+    matches = sorted(k for k in keys
+                     if k.startswith(prefix) or k.split(":", 1)[-1].startswith(prefix))
+    if not matches:
+        raise UnknownKeyError("no entry in %s has a key starting with %r"
+                              % (cache.directory, prefix))
+    if len(matches) > 1:
+        raise UnknownKeyError("%r matches %d keys (%s...); give more characters"
+                              % (prefix, len(matches), ", ".join(m[:16] for m in matches[:3])))
+    return matches[0]
+
+
+def verify(cache, secret=None, fix=False):
+    """Check every entry's envelope and MAC; with ``fix`` remove the damaged ones.
+
+    Returns ``{"checked", "ok", "damaged": [{key, reason, message}], "stale_records",
+    "removed"}``. Stale records describe entries the disk tier no longer holds
+    (evicted); ``fix`` removes them too, but they are not damage.
+    """
+    if fix:
+        _writable(cache)
+    keys = [k for k in cache.disk.keys() if isinstance(k, str)]
+    damaged = []
+    for key in keys:
+        data = cache.disk.get(key)
+        if data is None:
+            continue  # removed by another process meanwhile
+        try:
+            envelope.open_envelope(key, data, secret)
+        except EntryRejected as exc:
+            damaged.append({"key": key, "reason": exc.reason, "message": str(exc)})
+    present = set(keys)
+    stale = [k for k, _ in cache.records() if k not in present]
+    removed = 0
+    if fix:
+        for bad in damaged:
+            _remove(cache, bad["key"])
+            removed += 1
+        for key in stale:
+            cache.forget(key)
+    return {"checked": len(keys), "ok": len(keys) - len(damaged), "damaged": damaged,
+            "stale_records": len(stale), "removed": removed}
+
+
+def _remove(cache, key):
+    cache.disk.delete(key)
+    cache.memory.delete(key)
+    cache.forget(key)
+
+
+def prune(cache, max_size=None, older_than=None, unused_for=None, dry_run=False, now=None):
+    """Remove entries older than ``older_than`` seconds, unused for ``unused_for``
+    seconds, then the least recently used until the disk tier holds at most
+    ``max_size`` bytes. Returns ``{"removed": [entries], "freed", "kept", "bytes"}``."""
+    if max_size is None and older_than is None and unused_for is None:
+        raise ValueError("prune needs --max-size, --older-than or --unused-for")
+    if not dry_run:
+        _writable(cache)
+    now = time.time() if now is None else now
+    listed = entries(cache, sort="used")  # most recently used first
+    doomed, kept = [], []
+    for e in listed:
+        created = e["created"] or 0.0
+        used = e["last_used"] or created
+        if older_than is not None and created < now - older_than:
+            doomed.append(e)
+        elif unused_for is not None and used < now - unused_for:
+            doomed.append(e)
+        else:
+            kept.append(e)
+    if max_size is not None:
+        total = sum(e["size"] for e in kept)
+        while kept and total > max_size:
+            e = kept.pop()  # least recently used
+            total -= e["size"]
+            doomed.append(e)
+    if not dry_run:
+        for e in doomed:
+            _remove(cache, e["key"])
+    return {"removed": doomed, "freed": sum(e["size"] for e in doomed),
+            "kept": len(kept), "bytes": sum(e["size"] for e in kept)}
+
+
+def clear(cache):
+    """Remove every entry, record and logged miss (statistics are kept)."""
+    _writable(cache)
+    n = len([k for k in cache.disk.keys() if isinstance(k, str)])
+    cache.disk.clear()
+    cache.memory.clear()
+    for key, _ in list(cache.records()):
+        cache.forget(key)
+    misslog.clear(cache)
+    return n

@@ -1,0 +1,284 @@
+"""The fncache command, driven in subprocesses against a cache directory filled by
+real compiles: its numbers must match what happened."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import diskcache
+import pytest
+
+from helpers import run_python
+
+PROGRAM = '''
+import sys
+import numpy as np, theano.tensor as T
+def build(c):
+    x = T.dvector("x"); w = theano.shared(np.ones(3), "w")
+    return fncache.function([x], (x * w + c).sum(), updates=[(w, w * 0.9)], name="affine")
+f = build(float(sys.argv[1]))
+result["affine"] = float(f(np.ones(3)))
+x = T.dvector("x")
+g = fncache.function([x], x * 2, name="double")
+result["double"] = g(np.ones(3)).tolist()
+result["stats"] = fncache.stats(session_only=True)["compiled"]
+'''
+PARTS = ["environment", "mode", "options", "inputs", "shared", "outputs", "constants", "graph"]
+
+
+def cli(directory, *args, check=0, cwd=None, env=None, input=""):
+    """Run ``python -m fncache --dir DIRECTORY ARGS...``; assert its exit status."""
+    proc = subprocess.run([sys.executable, "-m", "fncache", "--dir", str(directory), *args],
+                          capture_output=True, text=True, timeout=300, cwd=cwd, input=input,
+                          env=dict(os.environ, **(env or {})))
+    if check is not None:
+        assert proc.returncode == check, (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:])
+    return proc
+
+
+def cli_json(directory, *args, **kwargs):
+    return json.loads(cli(directory, *args, "--json", **kwargs).stdout)
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory):
+    """A cache after three processes: compile affine(c=0.5) and double; load both;
+    load double and miss on affine(c=0.25) (same name and line, other constant)."""
+    directory = tmp_path_factory.mktemp("filled") / "fncache"
+    env = {"FNCACHE_DIR": str(directory), "FNCACHE_MISS_LOG": "1"}
+    runs = [run_python(PROGRAM, env=env, args=(c,))[0] for c in ("0.5", "0.5", "0.25")]
+    assert [r["stats"]["compiles"] for r in runs] == [2, 0, 1]
+    assert [r["stats"]["hits"] for r in runs] == [0, 2, 1]
+    entries = {(e["name"], e["hits"]): e["key"] for e in cli_json(directory, "ls")}
+    return directory, {"double": entries["double", 2], "affine": entries["affine", 1],
+                       "affine2": entries["affine", 0]}
+
+
+@pytest.fixture
+def copy(filled, tmp_path):
+    """A private copy of the filled cache, for commands that change it."""
+    directory = tmp_path / "fncache"
+    shutil.copytree(filled[0], directory)
+    return directory, filled[1]
+
+
+def test_stats_json_counts_what_happened(filled):
+    directory, _ = filled
+    data = cli_json(directory, "stats")
+    assert data["compiled"]["hits"] == 3 and data["compiled"]["compiles"] == 3
+    assert data["tiers"]["disk"]["hits"] == 3 and data["tiers"]["disk"]["entries"] == 3
+    assert data["compiled"]["compile_seconds"] > 0 and data["compiled"]["seconds_saved"] > 0
+    assert data["total"]["entries_rejected"] == 0 and data["memo"]["seconds_saved"] == 0
+    text = cli(directory, "stats").stdout
+    assert "compiled functions  3 hits, 3 compiles" in text
+    assert "entries rejected    0" in text and "memoized results" in text
+
+
+def test_ls_lists_each_entry_with_hits_and_place(filled):
+    directory, keys = filled
+    listed = cli_json(directory, "ls", "--sort", "hits")
+    assert [(e["name"], e["hits"]) for e in listed] == [("double", 2), ("affine", 1), ("affine", 0)]
+    assert {e["kind"] for e in listed} == {"compiled"}
+    assert all(e["where"].startswith("__main__:") and e["size"] > 0 for e in listed)
+    assert listed[0]["last_used"] >= listed[0]["created"] and listed[2]["last_used"] is None
+    assert listed[0]["saved_seconds"] == pytest.approx(2 * listed[0]["saves_seconds"])
+    text = cli(directory, "ls").stdout.splitlines()
+    assert text[0].split() == ["key", "name", "where", "kind", "size", "hits", "saves",
+                               "created", "last", "used"]
+    assert text[-1].startswith("3 entries")
+
+
+def test_show_gives_parts_and_graph_summary_by_prefix(filled):
+    directory, keys = filled
+    double = cli_json(directory, "show", keys["double"][:10])
+    assert double["key"] == keys["double"] and list(double["parts"]) == PARTS
+    assert double["graph"] == {"nodes": 1, "ops": {"Elemwise{Mul}": 1}, "inputs": 1,
+                               "outputs": 1, "shared": 0, "updates": 0}
+    affine = cli_json(directory, "show", keys["affine"][:10])["graph"]
+    assert [affine[k] for k in ("inputs", "outputs", "shared", "updates")] == [1, 1, 1, 1]
+    assert "graph: 1 nodes" in cli(directory, "show", keys["double"][:10]).stdout
+    unknown = cli(directory, "show", "ffffffffzz", check=1)
+    assert "no entry" in unknown.stderr and "ffffffffzz" in unknown.stderr
+
+
+def test_explain_last_miss_and_two_keys(filled):
+    directory, keys = filled
+    data = cli_json(directory, "explain", "--last-miss")
+    assert data["miss"]["key"] == keys["affine2"] and data["previous"]["key"] == keys["affine"]
+    assert len(data["differences"]) == 1
+    assert data["differences"][0].startswith("constants:")
+    assert "0.5 vs" in data["differences"][0] and "0.25" in data["differences"][0]
+    pair = cli_json(directory, "explain", keys["affine"][:12], keys["affine2"][:12])
+    assert pair["differences"] == data["differences"]
+    other = cli_json(directory, "explain", keys["affine"][:12], keys["double"][:12])
+    assert "graph" in {line.split(":")[0] for line in other["differences"]}
+    assert "Usage" in cli(directory, "explain", keys["affine"][:12], check=2).stderr
+
+
+def test_verify_finds_a_flipped_byte_and_fix_removes_it(copy):
+    directory, keys = copy
+    assert cli_json(directory, "verify")["ok"] == 3
+    entries = diskcache.Cache(str(directory / "entries"))
+    data = bytearray(entries[keys["double"]])
+    data[len(data) // 2] ^= 0x01
+    entries[keys["double"]] = bytes(data)
+    entries.close()
+    report = json.loads(cli(directory, "verify", "--json", check=1).stdout)
+    assert report["checked"] == 3 and report["ok"] == 2
+    assert [(d["key"], d["reason"]) for d in report["damaged"]] == [(keys["double"], "corrupt")]
+    assert "1 damaged" in cli(directory, "verify", check=1).stdout
+    assert json.loads(cli(directory, "verify", "--fix", "--json", check=1).stdout)["removed"] == 1
+    assert cli_json(directory, "verify") == {"checked": 2, "ok": 2, "damaged": [],
+                                             "stale_records": 0, "removed": 0}
+    assert {e["key"] for e in cli_json(directory, "ls")} == {keys["affine"], keys["affine2"]}
+
+
+def test_prune_by_size_then_by_age(copy):
+    directory, keys = copy
+    listed = {e["key"]: e for e in cli_json(directory, "ls")}
+    total = sum(e["size"] for e in listed.values())
+    # least recently used first: affine (last used in the second run) goes
+    pruned = cli_json(directory, "prune", "--max-size", str(total - 1))
+    assert [e["key"] for e in pruned["removed"]] == [keys["affine"]]
+    assert pruned["bytes"] == total - listed[keys["affine"]]["size"]
+    # age the records as if days had passed
+    index = diskcache.Cache(str(directory / "index"))
+    now = time.time()
+    for key, changes in ((keys["affine2"], {"created": now - 3 * 86400}),
+                         (keys["double"], {"last_used": now - 2 * 86400})):
+        index["entry:" + key] = dict(index["entry:" + key], **changes)
+    index.close()
+    assert [e["key"] for e in cli_json(directory, "prune", "--older-than", "2d")["removed"]] \
+        == [keys["affine2"]]
+    assert cli_json(directory, "prune", "--unused-for", "3d")["removed"] == []
+    assert [e["key"] for e in cli_json(directory, "prune", "--unused-for", "1d")["removed"]] \
+        == [keys["double"]]
+    assert cli_json(directory, "ls") == []
+
+
+def test_clear_asks_first_and_stats_reset(copy):
+    directory, _ = copy
+    cli(directory, "clear", check=1, input="n\n")
+    assert len(cli_json(directory, "ls")) == 3
+    assert "removed 3 entries" in cli(directory, "clear", "--yes").stdout
+    assert cli_json(directory, "ls") == []
+    assert cli_json(directory, "stats")["compiled"]["hits"] == 3  # statistics are kept
+    reset = cli_json(directory, "stats", "--reset")
+    assert reset["compiled"]["hits"] == 0 and reset["since"] is not None
+
+
+def test_export_import_round_trip_serves_hits(filled, tmp_path):
+    directory, keys = filled
+    bundle = tmp_path / "double.tar"
+    assert cli_json(directory, "export", str(bundle), "--name", "double")["entries"] == 1
+    clean = tmp_path / "clean"
+    assert cli_json(clean, "import", str(bundle))["imported"] == 1
+    assert [e["key"] for e in cli_json(clean, "ls")] == [keys["double"]]
+    result, counts, _ = run_python('''
+import numpy as np, theano.tensor as T
+x = T.dvector("x")
+g = fncache.function([x], x * 2, name="double")
+result["double"] = g(np.ones(3)).tolist()
+result["stats"] = fncache.stats(session_only=True)["compiled"]
+''', env={"FNCACHE_DIR": str(clean)})
+    assert counts == {"gcc": 0, "optimize": 0}
+    assert result["stats"]["hits"] == 1 and result["double"] == [2.0, 2.0, 2.0]
+    # everything, as a zip; another team's secret rejects every entry
+    everything = tmp_path / "all.zip"
+    assert cli_json(directory, "export", str(everything))["entries"] == 3
+    assert cli_json(directory, "export", str(tmp_path / "old.tgz"),
+                    "--older-than", "1d")["entries"] == 0
+    other = tmp_path / "other"
+    rejected = cli(other, "import", str(everything), "--json", check=1,
+                   env={"FNCACHE_SECRET": "another team"})
+    result = json.loads(rejected.stdout)
+    assert result["imported"] == 0
+    assert {r["reason"] for r in result["rejected"]} == {"bad-signature"}
+    assert cli_json(other, "ls") == []
+    assert "imported 2 entries, 1 already present" in cli(clean, "import", str(everything)).stdout
+
+
+TARGETS = '''
+import numpy as np, theano, theano.tensor as T
+def square():
+    x = T.dvector("x")
+    theano.function([x], x ** 2, name="square")
+def cube():
+    x = T.dvector("x")
+    theano.function([x], x ** 3, name="cube")
+def broken():
+    raise RuntimeError("cannot build this one")
+'''
+
+
+def test_warm_compiles_targets_ahead_of_time(tmp_path):
+    (tmp_path / "targets.py").write_text(TARGETS)
+    directory = tmp_path / "fncache"
+    first = cli_json(directory, "warm", "targets:square", "targets:cube", "-j", "2",
+                     cwd=tmp_path)
+    assert [(r["target"], r["ok"], r["compiles"], r["hits"]) for r in first] \
+        == [("targets:square", True, 1, 0), ("targets:cube", True, 1, 0)]
+    (tmp_path / "targets.txt").write_text("# warm these\ntargets:square\ntargets:cube\n"
+                                          "targets:broken  # fails\n")
+    second = cli(directory, "warm", "--file", "targets.txt", "--json", cwd=tmp_path, check=1)
+    results = json.loads(second.stdout)
+    assert [(r["ok"], r["compiles"], r["hits"]) for r in results] \
+        == [(True, 0, 1), (True, 0, 1), (False, 0, 0)]
+    assert "cannot build this one" in results[2]["error"]
+    assert "MODULE:CALLABLE" in cli(directory, "warm", "nocolon", check=1).stderr
+
+
+def test_profile_reports_phases_per_function(cache_dir, tmp_path):
+    result, _, _ = run_python('''
+import io
+import numpy as np, theano.tensor as T
+x = T.dvector("x")
+with fncache.profile() as prof:
+    f = fncache.function([x], (x * 3).sum(), name="triple", profile=True)
+    f(np.ones(2)); f(np.ones(2))
+f(np.ones(2))  # outside the context: not counted
+(row,) = prof.as_list()
+result["row"] = row
+result["theano"] = len(prof.theano_profiles())
+buf = io.StringIO(); prof.report(file=buf)
+result["report"] = buf.getvalue()
+''', env={"FNCACHE_DIR": str(cache_dir)})
+    row = result["row"]
+    assert row["function"] == "triple"
+    assert (row["key_count"], row["load_count"], row["compile_count"], row["call_count"]) \
+        == (1, 0, 1, 2)
+    assert row["compile_seconds"] > 0 and result["theano"] == 1
+    assert "Theano profiler, triple:" in result["report"]
+    script = tmp_path / "script.py"
+    script.write_text("import numpy as np, theano, theano.tensor as T\n"
+                      "x = T.dvector('x')\n"
+                      "f = theano.function([x], (x * 3).sum(), name='triple')\n"
+                      "f(np.ones(2)); f(np.ones(2)); f(np.ones(2))\n")
+    proc = cli(cache_dir, "run", "--profile", "--summary", str(script))
+    lines = proc.stderr.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("function"))
+    assert lines[header].split() == ["function", "key", "load", "compile", "call", "calls"]
+    row = re.split(r"\s{2,}", lines[header + 1].strip())
+    assert row[0] == "triple" and row[2] == "-" and row[3] != "-" and row[5] == "3"
+    assert "compiled 1 functions, 0 loaded" in proc.stderr
+
+
+def test_bad_arguments_missing_directory_and_empty_miss_log(tmp_path):
+    missing = tmp_path / "nowhere"
+    proc = cli(missing, "ls", check=1)
+    assert "no fncache directory at %s" % missing in proc.stderr
+    assert not missing.exists()
+    proc = cli(missing, "prune", "--max-size", "5XB", check=2)
+    assert "'5XB' is not a size" in proc.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli(empty, "prune", check=2).stderr.strip().endswith(
+        "prune needs --max-size, --older-than or --unused-for")
+    assert cli(empty, "ls").stdout.strip() == "no entries"
+    assert "miss log" in cli(empty, "explain", "--last-miss", check=1).stderr
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"not a bundle")
+    assert "is not a readable bundle" in cli(empty, "import", str(junk), check=1).stderr
