@@ -12,16 +12,24 @@ def stats(session_only=False):
     just this process). Times are in seconds.
     """
     cache = current()
-    raw = counters.session() if session_only else counters.totals(cache.index)
+    raw = counters.session() if session_only or cache.index is None else counters.totals(cache.index)
     tiers = {}
     for name in TIERS:
         hits, misses = raw.get(name + ".hits", 0), raw.get(name + ".misses", 0)
         tiers[name] = {"hits": hits, "misses": misses, "errors": raw.get(name + ".errors", 0),
                        "hit_rate": hits / (hits + misses) if hits + misses else None}
     tiers["memory"].update(entries=len(cache.memory), bytes=cache.memory.total_bytes)
-    tiers["disk"].update(entries=len(cache.disk), bytes=cache.disk.total_bytes)
+    if cache.disk is not None:
+        tiers["disk"].update(entries=len(cache.disk), bytes=cache.disk.total_bytes)
+    if cache.refused:
+        access = "refused: " + cache.refused
+    elif cache.disk.writable:
+        access = "shared" if cache.shared else "read-write"
+    else:
+        access = "read-only"
     return {
         "directory": cache.directory,
+        "access": access,
         "tiers": tiers,
         "compiled": {"hits": raw.get("compiled.hits", 0),
                      "compiles": raw.get("compile.count", 0),
