@@ -17,11 +17,9 @@ before anything is unpickled (see envelope.py).
 """
 import json
 import os
+import threading
 
-import redis
 import zstandard
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from fncache.store import envelope
 
@@ -40,10 +38,23 @@ class RedisStore:
         self.compress = compress
         self.chunk_bytes = chunk_bytes
         self.writable = not readonly
-        # from_url builds a connection pool; retries are off so a timeout is final.
-        self._redis = redis.Redis.from_url(
-            url, socket_connect_timeout=timeout, socket_timeout=timeout,
-            retry=Retry(NoBackoff(), 0), health_check_interval=0)
+        self.url, self.timeout = url, timeout
+        self._client = None
+        self._client_lock = threading.Lock()
+
+    @property
+    def _redis(self):
+        """The client, made on first use: importing redis-py costs 80 ms a disk hit need not pay."""
+        with self._client_lock:
+            if self._client is None:
+                import redis
+                from redis.backoff import NoBackoff
+                from redis.retry import Retry
+                # from_url builds a connection pool; retries are off so a timeout is final.
+                self._client = redis.Redis.from_url(
+                    self.url, socket_connect_timeout=self.timeout, socket_timeout=self.timeout,
+                    retry=Retry(NoBackoff(), 0), health_check_interval=0)
+            return self._client
 
     def _entry(self, key):
         return self.prefix + "e:" + key
@@ -119,7 +130,8 @@ class RedisStore:
                 self._redis.scan_iter(match=_glob_escape(self._entry("")) + "*", count=1000)]
 
     def close(self):
-        self._redis.close()
+        if self._client is not None:
+            self._client.close()
 
 
 def _manifest(body):
