@@ -197,7 +197,7 @@ _CONFIGURABLE = {
     "redis_url": _redis_url,
     "redis_prefix": _redis_prefix,
     "redis_ttl": lambda v: parse_seconds(v, "redis_ttl"),
-    "redis_compress": lambda v: _bool(v),
+    "redis_compress": _bool,
     "secret": _secret,
     "secret_file": None,  # read by Settings.update into ``secret``
     "readonly": _bool,
