@@ -2,6 +2,10 @@
 
 FNCACHE_DIR        cache directory (default ~/.cache/fncache)
 FNCACHE_REDIS_URL  team tier, e.g. redis://host:6379/0 (optional)
+FNCACHE_REDIS_PREFIX  key prefix in Redis, one per team (default fncache:)
+FNCACHE_REDIS_TTL  seconds (or 12h, 30d) an entry lives in Redis unless read (default 30d)
+FNCACHE_REDIS_TIMEOUT  seconds to wait for Redis to connect or answer (default 0.5)
+FNCACHE_REDIS_COMPRESS 0: do not zstd-compress values sent to Redis (default 1)
 FNCACHE_SECRET     team secret for signing entries (or FNCACHE_SECRET_FILE, mode 0600)
 FNCACHE_READONLY   1: never write to the cache
 FNCACHE_DISABLE    1: compile everything as plain Theano would
@@ -11,6 +15,7 @@ FNCACHE_MISS_LOG   1: remember the last compile misses (key parts) for `fncache 
 """
 import os
 import re
+import urllib.parse
 
 from fncache.errors import ConfigError
 
@@ -77,7 +82,11 @@ class Settings:
     def reset(self):
         self.directory = os.path.expanduser(
             os.environ.get("FNCACHE_DIR") or os.path.join("~", ".cache", "fncache"))
-        self.redis_url = os.environ.get("FNCACHE_REDIS_URL") or None
+        self.redis_url = _redis_url(os.environ.get("FNCACHE_REDIS_URL") or None)
+        self.redis_prefix = _redis_prefix(os.environ.get("FNCACHE_REDIS_PREFIX", "fncache:"))
+        self.redis_ttl = parse_seconds(os.environ.get("FNCACHE_REDIS_TTL", "30d"), "FNCACHE_REDIS_TTL")
+        self.redis_compress = os.environ.get("FNCACHE_REDIS_COMPRESS", "1").strip().lower() not in (
+            "0", "false", "no", "off")
         self.secret = _read_secret()
         self.readonly = _flag("FNCACHE_READONLY")
         self.disabled = _flag("FNCACHE_DISABLE")
@@ -86,7 +95,10 @@ class Settings:
         self.memory_limit = parse_size(os.environ.get("FNCACHE_MEMORY_LIMIT", "256MB"),
                                        "FNCACHE_MEMORY_LIMIT")
         self.wait_timeout = 600.0  # seconds to wait for another process's compile of the same key
-        self.redis_timeout = 0.5
+        try:
+            self.redis_timeout = _positive_seconds(float(os.environ.get("FNCACHE_REDIS_TIMEOUT", "0.5")))
+        except ValueError as exc:
+            raise ConfigError("FNCACHE_REDIS_TIMEOUT: %s" % exc) from None
 
     def update(self, **changes):
         unknown = set(changes) - set(_CONFIGURABLE)
@@ -94,7 +106,10 @@ class Settings:
             raise ConfigError("configure() got unknown settings: %s (known: %s)"
                               % (", ".join(sorted(unknown)), ", ".join(_CONFIGURABLE)))
         for name, value in changes.items():
-            setattr(self, name, _CONFIGURABLE[name](value))
+            if name == "secret_file":  # read now, so a loose mode fails here and not on first use
+                self.secret = None if value is None else read_secret_file(str(value))
+            else:
+                setattr(self, name, _CONFIGURABLE[name](value))
 
 
 def _read_secret():
@@ -130,11 +145,54 @@ def _directory(value):
 
 
 def _redis_url(value):
+    """The URL itself, checked now so a typo fails at configure() and not mid-run."""
     if value is None:
         return None
-    if not isinstance(value, str) or not re.match(r"^(redis|rediss|unix)://", value):
-        raise ConfigError("redis_url must look like redis://host:6379/0, not %r" % (value,))
+    if not isinstance(value, str):
+        raise ConfigError("redis_url must be a str like redis://host:6379/0, not %r" % (value,))
+    problem = None
+    try:
+        url = urllib.parse.urlsplit(value)
+        if url.scheme not in ("redis", "rediss", "unix"):
+            problem = "the scheme must be redis://, rediss:// or unix://"
+        elif url.scheme == "unix":
+            if not url.path:
+                problem = "a unix:// URL needs a socket path"
+        else:
+            url.port  # raises ValueError when the port is not a number in range
+            if not url.hostname:
+                problem = "there is no host name"
+            elif url.path.strip("/") and not url.path.strip("/").isdigit():
+                problem = "the database after the host must be a number"
+    except ValueError as exc:
+        problem = str(exc)
+    if problem:
+        raise ConfigError("redis_url %r is malformed: %s (expected e.g. redis://host:6379/0)"
+                          % (value, problem))
     return value
+
+
+def _redis_prefix(value):
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        raise ConfigError("redis_prefix must be a non-empty str without spaces, not %r" % (value,))
+    return value
+
+
+_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_seconds(value, what="duration"):
+    """Whole seconds from a number or a string such as '3600', '12h', '30d'."""
+    if isinstance(value, bool):
+        raise ConfigError("%s must be seconds or a string like '30d', not %r" % (what, value))
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([smhd]?)\s*", value.lower())
+        if not match:
+            raise ConfigError("%s %r is not a duration like '3600', '12h' or '30d'" % (what, value))
+        value = float(match.group(1)) * _TIME_UNITS[match.group(2)]
+    if not isinstance(value, (int, float)) or not value >= 1:
+        raise ConfigError("%s must be at least one second, not %r" % (what, value))
+    return int(value)
 
 
 def _secret(value):
@@ -162,7 +220,11 @@ def _positive_seconds(value):
 _CONFIGURABLE = {
     "directory": _directory,
     "redis_url": _redis_url,
+    "redis_prefix": _redis_prefix,
+    "redis_ttl": lambda v: parse_seconds(v, "redis_ttl"),
+    "redis_compress": _bool,
     "secret": _secret,
+    "secret_file": None,  # read by Settings.update into ``secret``
     "readonly": _bool,
     "disabled": _bool,
     "miss_log": _bool,

@@ -18,7 +18,7 @@ PREFIX = "miss:"
 
 def record(cache, sig, info):
     """Log one compile miss of ``sig`` (a GraphSignature) into ``cache``'s index."""
-    if cache.readonly:
+    if cache.readonly or cache.index is None:
         return
     details = None
     try:
@@ -31,13 +31,15 @@ def record(cache, sig, info):
              "kind": info.get("kind") or "", "time": time.time(), "pid": os.getpid(),
              "parts": dict(sig.parts), "details": details}
     name = "%s%020d:%d" % (PREFIX, time.time_ns(), os.getpid())
-    cache.index.set(name, entry, retry=True)
+    cache.index.set(name, json.dumps(entry), retry=True)  # never pickles: see store/disk.py
     names = _names(cache)
     for old in names[:-MAX_MISSES]:
         cache.index.delete(old, retry=True)
 
 
 def _names(cache):
+    if cache.index is None:
+        return []
     return sorted(k for k in cache.index.iterkeys() if isinstance(k, str) and k.startswith(PREFIX))
 
 
@@ -45,8 +47,12 @@ def misses(cache):
     """Logged misses, oldest first."""
     found = []
     for name in _names(cache):
-        entry = cache.index.get(name, default=None, retry=True)
-        if entry is not None:
+        text = cache.index.get(name, default=None, retry=True)
+        try:
+            entry = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            entry = None
+        if isinstance(entry, dict):
             found.append(entry)
     return found
 

@@ -11,9 +11,11 @@ SINCE = "meta:stats_since"  # index key: when the totals were last reset
 def reset():
     """Set the directory's totals back to zero, remembering when."""
     cache = current()
+    if cache.readonly or cache.index is None:
+        raise PermissionError("the cache directory %s is read-only here; its statistics "
+                              "cannot be reset" % cache.directory)
     counters.reset(cache.index)
-    if not cache.readonly:
-        cache.index.set(SINCE, time.time(), retry=True)
+    cache.index.set(SINCE, time.time(), retry=True)
 
 
 def stats(session_only=False):
@@ -23,20 +25,29 @@ def stats(session_only=False):
     just this process). Times are in seconds.
     """
     cache = current()
-    raw = counters.session() if session_only else counters.totals(cache.index)
+    raw = counters.session() if session_only or cache.index is None else counters.totals(cache.index)
     tiers = {}
     for name in TIERS:
         hits, misses = raw.get(name + ".hits", 0), raw.get(name + ".misses", 0)
         tiers[name] = {"hits": hits, "misses": misses, "errors": raw.get(name + ".errors", 0),
                        "hit_rate": hits / (hits + misses) if hits + misses else None}
     tiers["memory"].update(entries=len(cache.memory), bytes=cache.memory.total_bytes)
-    tiers["disk"].update(entries=len(cache.disk), bytes=cache.disk.total_bytes)
+    if cache.disk is not None:
+        tiers["disk"].update(entries=len(cache.disk), bytes=cache.disk.total_bytes)
+    if cache.refused:
+        access = "refused: " + cache.refused
+    elif cache.disk.writable:
+        access = "shared" if cache.shared else "read-write"
+    else:
+        access = "read-only"
     rejected = {k.split(".", 1)[1]: v for k, v in raw.items() if k.startswith("rejected.")}
     hits = raw.get("compiled.hits", 0) + raw.get("memo.hits", 0)
     misses = raw.get("compile.count", 0) + raw.get("memo.misses", 0)
     return {
         "directory": cache.directory,
-        "since": None if session_only else cache.index.get(SINCE, default=None, retry=True),
+        "access": access,
+        "since": (None if session_only or cache.index is None
+                  else cache.index.get(SINCE, default=None, retry=True)),
         "total": {"hits": hits, "misses": misses,
                   "hit_rate": hits / (hits + misses) if hits + misses else None,
                   "seconds_saved": (raw.get("saved.compile_ms", 0)

@@ -26,3 +26,68 @@ def cache_dir(tmp_path, monkeypatch):
     import fncache
     fncache.configure(directory=str(directory))
     yield directory
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port, that a test can kill, pause and restart."""
+
+    def __init__(self, directory):
+        import socket
+        self.directory = str(directory)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = "redis://127.0.0.1:%d/0" % self.port
+        self.proc = None
+
+    def start(self):
+        import subprocess
+        import time
+        import redis
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.directory, "--logfile", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("redis-server did not start on port %d" % self.port)
+                time.sleep(0.02)
+            finally:
+                client.close()
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def pause(self):
+        """SIGSTOP: connections are accepted by the kernel but never answered (a 'slow' server)."""
+        import signal
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        import signal
+        self.proc.send_signal(signal.SIGCONT)
+
+    def client(self):
+        import redis
+        return redis.Redis.from_url(self.url)
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A started RedisServer (its ``url`` for FNCACHE_REDIS_URL); stopped after the test."""
+    import shutil
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server; .ci/run does it)")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    if server.proc.poll() is None:
+        server.resume()
+        server.kill()

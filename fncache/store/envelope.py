@@ -45,6 +45,11 @@ def seal(key, header, payload, secret=None):
     return _FIXED.pack(MAGIC, FORMAT_VERSION, flags, mac, len(header_bytes)) + header_bytes + payload
 
 
+def is_compressed(data):
+    """True for an entry whose payload is already zstd-compressed (don't compress it again)."""
+    return data[:4] == MAGIC and len(data) > 6 and bool(data[6] & FLAG_ZSTD)
+
+
 def read_header(data):
     """The JSON header of an entry, without checking its MAC (for listings only)."""
     fixed, header_bytes, _ = _split(data)

@@ -11,7 +11,15 @@ import fcntl
 import os
 import time
 
+from fncache.store.shared import group_writable, is_group_shared
+
 POLL_SECONDS = 0.05
+_disabled = set()  # directories this process only reads: it takes no locks there
+
+
+def disable(directory):
+    """Take no locks in ``directory`` (read-only or refused: this process stores nothing there)."""
+    _disabled.add(directory)
 
 
 @contextlib.contextmanager
@@ -21,9 +29,13 @@ def key_lock(directory, key, timeout):
     Yields None when no lock can be taken at all (read-only directory).
     """
     path = os.path.join(directory, "locks", key[:2], key + ".lock")
+    if directory in _disabled:
+        yield None
+        return
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        with group_writable(is_group_shared(directory)):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError:
         yield None
         return

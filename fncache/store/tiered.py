@@ -1,8 +1,8 @@
 """Read-through, write-to-all over the tiers, fastest first.
 
 A tier that fails (disk full, directory gone read-only, Redis down) is
-skipped for a while with one warning; the run goes on with the tiers that
-work. An entry that fails validation is a miss: it is counted, removed from
+skipped for a while with one warning per outage; the run goes on with the
+tiers that work, and the tier is used again once a call to it succeeds. An entry that fails validation is a miss: it is counted, removed from
 the tier that served it, and the next tier is asked.
 """
 import logging
@@ -24,22 +24,26 @@ class TieredStore:
     def __init__(self, tiers):
         self.tiers = list(tiers)
         self._skip_until = {}
-        self._warned = set()
+        self._failing = set()  # tiers warned about and not yet working again
 
     def _call(self, tier, method, *args):
         if time.monotonic() < self._skip_until.get(tier.name, 0.0):
             return None
         try:
-            return getattr(tier, method)(*args)
+            result = getattr(tier, method)(*args)
         except Exception as exc:  # a broken tier must never break the caller's run
             self._skip_until[tier.name] = time.monotonic() + RETRY_AFTER
             counters.count(tier.name + ".errors")
-            if (tier.name, method) not in self._warned:
-                self._warned.add((tier.name, method))
+            if tier.name not in self._failing:
+                self._failing.add(tier.name)
                 warnings.warn("fncache: the %s tier failed on %s (%s: %s); carrying on without it"
                               % (tier.name, method, type(exc).__name__, exc), FncacheWarning,
                               stacklevel=4)
             return None
+        if tier.name in self._failing:
+            self._failing.discard(tier.name)
+            _log.info("fncache: the %s tier works again", tier.name)
+        return result
 
     def get(self, key, validate):
         """``(validate(data), tier name)`` from the fastest tier holding a valid entry."""

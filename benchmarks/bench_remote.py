@@ -1,0 +1,114 @@
+"""Team tier benchmark: a Redis hit against a local disk hit and against a compile.
+
+Usage: .venv/bin/python benchmarks/bench_remote.py [--workload mlp] [--repeats 7]
+
+Starts its own redis-server on a free loopback port. Every measurement is a
+fresh process (benchmarks/compile_child.py) with the warm Theano compiledir;
+contenders alternate within each repeat:
+  compile      theano.function with fncache's compiledir fixes (the fair floor of a compile)
+  disk_hit     fncache.function, the entry on local disk
+  disk_hit_redis_configured  the same with Redis configured (redis-py is not even imported)
+  redis_hit    fncache.function, an empty local directory, the entry in Redis
+and, apart, the time a fresh process takes to `import redis` (redis-py imports
+asyncio), which a remote hit pays once per process.
+Writes benchmarks/results/remote.json (medians, min-max, entry size).
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from run import child  # noqa: E402  (one fresh-process measurement)
+
+
+def start_redis(directory):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", directory],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+    client = redis.Redis(port=port)
+    for _ in range(500):
+        try:
+            client.ping()
+            return proc, "redis://127.0.0.1:%d/0" % port, client
+        except redis.ConnectionError:
+            time.sleep(0.02)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", default="mlp")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp(prefix="fncache-bench-remote-")
+    proc, url, client = start_redis(tmp)
+    try:
+        # A private compiledir (a copy of THEANO_FLAGS' base_compiledir when one is given), so no
+        # other process holds Theano's compiledir lock while we measure.
+        flags = [f for f in os.environ.get("THEANO_FLAGS", "").split(",") if f]
+        given = [f.split("=", 1)[1] for f in flags if f.startswith("base_compiledir=")]
+        compiledir = os.path.join(tmp, "theano")
+        if given and os.path.isdir(given[0]):
+            shutil.copytree(given[0], compiledir, symlinks=True,
+                            ignore=shutil.ignore_patterns("lock_dir"))
+        flags = [f for f in flags if not f.startswith("base_compiledir=")]
+        base = dict(os.environ, FNCACHE_SECRET="bench-secret", FNCACHE_REDIS_URL=url,
+                    THEANO_FLAGS=",".join(flags + ["base_compiledir=" + compiledir]))
+        child(args.workload, "fixed", dict(base, FNCACHE_DIR=os.path.join(tmp, "warmup")))
+
+        def env(directory, redis=True):
+            return dict(base, FNCACHE_DIR=os.path.join(tmp, directory),
+                        FNCACHE_REDIS_URL=url if redis else "")
+
+        first = child(args.workload, "fncache", env("writer"))  # compile once: disk and Redis
+        assert first.get("error") is None, first
+        size = max(len(client.get(k)) for k in client.keys("fncache:e:*"))
+        samples = {"compile": [], "disk_hit": [], "disk_hit_redis_configured": [], "redis_hit": []}
+        for r in range(args.repeats):
+            samples["compile"].append(child(args.workload, "fixed", env("plain", redis=False)))
+            samples["disk_hit"].append(child(args.workload, "fncache", env("writer", redis=False)))
+            samples["disk_hit_redis_configured"].append(
+                child(args.workload, "fncache", env("writer")))
+            fresh = "fresh-%d" % r
+            samples["redis_hit"].append(child(args.workload, "fncache", env(fresh)))
+            shutil.rmtree(os.path.join(tmp, fresh), ignore_errors=True)
+    finally:
+        proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    summary = {}
+    for name, runs in samples.items():
+        times = [s["seconds"] for s in runs]
+        summary[name] = {"median": statistics.median(times), "min": min(times), "max": max(times),
+                         "n": len(times), "gcc": max(s["gcc"] for s in runs)}
+    imports = [float(subprocess.run(
+        [sys.executable, "-c", "import time; t = time.perf_counter(); import redis; "
+                               "print(time.perf_counter() - t)"],
+        capture_output=True, text=True, check=True).stdout) for _ in range(args.repeats)]
+    summary["import_redis"] = {"median": statistics.median(imports), "min": min(imports),
+                               "max": max(imports), "n": len(imports)}
+    results = {r["result"] for runs in samples.values() for r in runs}
+    report = {"workload": args.workload, "entry_bytes_in_redis": size, "same_result": len(results) == 1,
+              "redis": "loopback, same machine", "python": platform.python_version(),
+              "machine": platform.machine(), "timings_seconds": summary}
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    with open(os.path.join(HERE, "results", "remote.json"), "w") as f:
+        json.dump(report, f, indent=1, sort_keys=True)
+    print(json.dumps(report, indent=1, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

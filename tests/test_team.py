@@ -1,0 +1,337 @@
+"""The team cache across real processes: a Redis tier, signed entries, shared and
+read-only directories, and a second user."""
+import json
+import os
+import pickle
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+import diskcache
+import pytest
+
+from helpers import EPILOGUE, PRELUDE, run_python
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples")
+SECRET = "team-secret-for-tests"
+
+MLP = '''
+import sys
+sys.path.insert(0, %r)
+import numpy as np, warnings
+import workloads
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    w = workloads.mlp()
+    f = fncache.function(w.inputs, w.outputs, **w.kwargs)
+result["losses"] = [float(f(*w.data)) for _ in range(3)]
+result["weights"] = np.asarray(w.shared[0].get_value()).sum().tolist()
+result["warnings"] = [str(c.message) for c in caught if issubclass(c.category, fncache.FncacheWarning)]
+result["stats"] = fncache.stats(session_only=True)
+''' % EXAMPLES
+
+SMALL = '''
+import theano.tensor as T, warnings
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    x = T.dvector("x")
+    f = fncache.function([x], (x ** 2).sum() + 7)
+result["value"] = float(f([1.0, 2.0]))
+result["key"] = fncache.graph_key([x], (x ** 2).sum() + 7)
+result["warnings"] = [str(c.message) for c in caught if issubclass(c.category, fncache.FncacheWarning)]
+result["stats"] = fncache.stats(session_only=True)
+'''
+
+
+def team_env(directory, server=None, **extra):
+    env = {"FNCACHE_DIR": str(directory), "FNCACHE_SECRET": SECRET, "FNCACHE_REDIS_URL": ""}
+    if server is not None:
+        env["FNCACHE_REDIS_URL"] = server.url
+    env.update(extra)
+    return env
+
+
+def flip_byte(data, where=-20):
+    data = bytearray(data)
+    data[where] ^= 0x01
+    return bytes(data)
+
+
+def test_fresh_process_with_empty_disk_gets_the_function_from_redis(redis_server, tmp_path):
+    first, _, _ = run_python(MLP, env=team_env(tmp_path / "a", redis_server))
+    assert first["stats"]["compiled"]["compiles"] == 1
+    second, counts, _ = run_python(MLP, env=team_env(tmp_path / "b", redis_server))
+    assert counts == {"gcc": 0, "optimize": 0}
+    assert second["stats"]["tiers"]["redis"]["hits"] == 1
+    assert second["stats"]["compiled"]["compiles"] == 0
+    assert (second["losses"], second["weights"]) == (first["losses"], first["weights"])
+    assert second["warnings"] == []
+    # read-through: the remote hit filled b's disk tier, so b no longer needs Redis
+    redis_server.kill()
+    third, counts, _ = run_python(MLP, env=team_env(tmp_path / "b", redis_server))
+    assert third["stats"]["tiers"]["disk"]["hits"] == 1 and counts["optimize"] == 0
+
+
+def test_tampered_entry_in_redis_and_on_disk_is_rejected_and_replaced(redis_server, tmp_path):
+    env = team_env(tmp_path / "a", redis_server, FNCACHE_REDIS_COMPRESS="0")
+    first, _, _ = run_python(SMALL, env=env)
+    key = first["key"]
+    client = redis_server.client()
+    remote = client.get("fncache:e:" + key)
+    assert remote[:1] == b"R"  # stored as is: the flipped byte lands inside the signed entry
+    client.set("fncache:e:" + key, flip_byte(remote))
+    disk = diskcache.Cache(str(tmp_path / "a" / "entries"))
+    disk[key] = flip_byte(disk[key])
+    disk.close()
+
+    damaged, _, _ = run_python(SMALL, env=env)
+    assert damaged["value"] == 12.0
+    assert damaged["stats"]["rejected"] == {"bad-signature": 2}  # disk, then Redis
+    assert len(damaged["warnings"]) == 2 and all("bad entry" in w for w in damaged["warnings"])
+    assert damaged["stats"]["compiled"]["compiles"] == 1
+
+    healed_remote, counts, _ = run_python(SMALL, env=dict(env, FNCACHE_DIR=str(tmp_path / "c")))
+    assert healed_remote["stats"]["tiers"]["redis"]["hits"] == 1 and counts["optimize"] == 0
+    healed_local, counts, _ = run_python(SMALL, env=env)
+    assert healed_local["stats"]["tiers"]["disk"]["hits"] == 1 and counts["optimize"] == 0
+    assert healed_local["warnings"] == [] and healed_remote["warnings"] == []
+
+
+class _Planted:
+    """Unpickling this creates a directory: proof that a pickle was loaded."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_entry_signed_with_another_secret_is_never_unpickled(redis_server, tmp_path):
+    from fncache.store import envelope
+    env = team_env(tmp_path / "a", redis_server)
+    key = run_python(SMALL, env=dict(env, FNCACHE_DISABLE="1"))[0]["key"]  # the key, nothing stored
+    client = redis_server.client()
+
+    def plant(secret, marker):
+        payload = pickle.dumps(_Planted(str(marker)))
+        client.set("fncache:e:" + key, b"R" + envelope.seal(key, {"kind": "compiled"}, payload,
+                                                            secret))
+
+    plant(b"someone else's secret", tmp_path / "ran")
+    result, _, _ = run_python(SMALL, env=env)
+    assert not (tmp_path / "ran").exists()
+    assert result["value"] == 12.0 and result["stats"]["rejected"] == {"bad-signature": 1}
+    # Control: the same entry under the team's secret is loaded, so the marker would have shown.
+    shutil.rmtree(tmp_path / "a")
+    plant(SECRET.encode(), tmp_path / "control")
+    run_python(SMALL, env=env)
+    assert (tmp_path / "control").exists()
+
+
+def test_a_pickled_row_in_the_disk_tier_is_never_loaded(tmp_path):
+    from fncache.store.disk import DiskStore
+    directory = str(tmp_path / "entries")
+    planted = diskcache.Cache(directory)
+    planted.set("k", _Planted(str(tmp_path / "ran")))  # diskcache pickles what is not bytes
+    planted.close()
+    store = DiskStore(directory)
+    with pytest.warns(UserWarning, match="pickled value"):
+        assert store.get("k") is None
+    store.close()
+    assert not (tmp_path / "ran").exists()
+
+
+STEPS = '''
+import time, warnings, theano.tensor as T
+import fncache.store.tiered as tiered
+tiered.RETRY_AFTER = 0.3
+warnings.simplefilter("always")
+caught = []
+warnings.showwarning = lambda message, category, *a, **k: (
+    caught.append(str(message)) if issubclass(category, fncache.FncacheWarning) else None)
+for i, phase in enumerate(iter(sys.stdin.readline, "")):
+    x = T.dvector("x")
+    started = time.monotonic()
+    f = fncache.function([x], (x * (%d + i)).sum())  # a new key each step: no memory hit
+    value = float(f([1.0, 2.0]))
+    print("STEP " + json.dumps({"phase": phase.strip(), "value": value, "warnings": len(caught),
+                                "seconds": time.monotonic() - started}), flush=True)
+'''
+
+
+def test_redis_killed_or_stalled_mid_run_the_run_goes_on(redis_server, tmp_path):
+    env = dict(os.environ, **team_env(tmp_path / "a", redis_server, FNCACHE_REDIS_TIMEOUT="0.5"))
+    seed = int.from_bytes(os.urandom(2), "big") + 10  # fresh constants: each step is a real miss
+    child = subprocess.Popen([sys.executable, "-c", PRELUDE + STEPS % seed + EPILOGUE],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env)
+    client = redis_server.client()
+
+    def step(phase):
+        child.stdin.write(phase + "\n")
+        child.stdin.flush()
+        while True:
+            line = child.stdout.readline()
+            assert line, child.stderr.read()
+            if line.startswith("STEP "):
+                return json.loads(line[5:])
+
+    try:
+        up = step("up")
+        assert up["warnings"] == 0 and len(client.keys("fncache:e:*")) == 1
+        redis_server.kill()
+        down = [step("killed") for _ in range(3)]
+        redis_server.start()  # same port, empty (no persistence)
+        import time
+        time.sleep(0.4)  # longer than RETRY_AFTER
+        back = step("back")
+        assert len(client.keys("fncache:e:*")) == 1  # the step after the restart was stored there
+        redis_server.pause()
+        stalled = [step("stalled") for _ in range(3)]
+        redis_server.resume()
+        time.sleep(0.4)
+        again = step("resumed")
+    finally:
+        child.stdin.close()
+        child.wait(timeout=60)
+    steps = [up] + down + [back] + stalled + [again]
+    assert [s["value"] for s in steps] == [3.0 * (seed + i) for i in range(len(steps))]
+    assert [s["warnings"] for s in down] == [1, 1, 1]  # one warning for the outage
+    assert back["warnings"] == 1 and [s["warnings"] for s in stalled] == [2, 2, 2]
+    assert again["warnings"] == 2 and len(client.keys("fncache:e:*")) == 2
+    # Hang guard, not a speed claim: a stalled server costs one 0.5 s timeout, not a hang.
+    assert max(s["seconds"] for s in steps) < 10
+    assert child.returncode == 0, child.stderr.read()
+
+
+def _snapshot(directory):
+    return sorted((os.path.relpath(os.path.join(root, name), directory),
+                   os.stat(os.path.join(root, name)).st_size,
+                   os.stat(os.path.join(root, name)).st_mtime_ns)
+                  for root, dirs, files in os.walk(directory) for name in files + dirs)
+
+
+def test_readonly_never_writes(tmp_path):
+    env = team_env(tmp_path / "a")
+    run_python(SMALL, env=env)
+    before = _snapshot(tmp_path / "a")
+    other = SMALL.replace("+ 7", "+ 8")  # a miss: compiled, not stored
+    hit, counts, _ = run_python(SMALL + "\nresult['access'] = fncache.stats()['access']",
+                                env=dict(env, FNCACHE_READONLY="1"))
+    miss, _, _ = run_python(other, env=dict(env, FNCACHE_READONLY="1"))
+    assert counts["optimize"] == 0 and hit["stats"]["tiers"]["disk"]["hits"] == 1
+    assert hit["access"] == "read-only"
+    assert miss["value"] == 13.0 and miss["stats"]["compiled"]["compiles"] == 1
+    assert _snapshot(tmp_path / "a") == before
+
+
+def test_shared_directory_entries_are_group_writable_and_folders_setgid(tmp_path):
+    shared = tmp_path / "team"
+    shared.mkdir()
+    os.chmod(shared, 0o2775)
+    result, _, _ = run_python(SMALL + "\nresult['access'] = fncache.stats()['access']",
+                              env=team_env(shared))
+    assert result["access"] == "shared" and result["stats"]["compiled"]["compiles"] == 1
+    paths = [os.path.join(root, n) for root, dirs, files in os.walk(shared) for n in dirs + files]
+    assert any(p.endswith("cache.db") for p in paths) and any(p.endswith(".lock") for p in paths)
+    for path in paths:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            assert mode & 0o2070 == 0o2070, (path, oct(mode))
+        else:
+            assert mode & 0o060 == 0o060, (path, oct(mode))
+
+
+def test_without_a_secret_a_directory_others_can_write_is_refused(tmp_path, redis_server):
+    shared = tmp_path / "team"
+    shared.mkdir()
+    os.chmod(shared, 0o2775)
+    code = SMALL + "\nresult['access'] = fncache.stats()['access']"
+    env = team_env(shared, redis_server, FNCACHE_SECRET="")
+    refused, _, _ = run_python(code, env=env)
+    assert refused["value"] == 12.0  # the run goes on, compiling without the cache
+    assert refused["access"].startswith("refused: ") and "group" in refused["access"]
+    assert len(refused["warnings"]) == 2  # the directory, and the Redis tier
+    assert all("FNCACHE_SECRET" in w for w in refused["warnings"])
+    assert os.listdir(shared) == [] and redis_server.client().keys("*") == []
+    private = tmp_path / "mine"  # a private directory needs no secret
+    mine, _, _ = run_python(code, env=team_env(private, FNCACHE_SECRET=""))
+    assert mine["access"] == "read-write" and mine["warnings"] == []
+
+
+def test_secret_file_must_be_private(tmp_path):
+    from fncache.config import ConfigError, Settings
+    path = tmp_path / "secret"
+    path.write_text("s3cret\n")
+    os.chmod(path, 0o640)
+    with pytest.raises(ConfigError, match=str(path)):
+        Settings().update(secret_file=str(path))
+    os.chmod(path, 0o600)
+    settings = Settings()
+    settings.update(secret_file=str(path))
+    assert settings.secret == b"s3cret"
+
+
+@pytest.mark.parametrize("url", ["redis//host", "http://host:6379", "redis://host:port/0",
+                                 "redis://:6379/0", "redis://host/db"])
+def test_a_malformed_redis_url_fails_at_configure_time(url):
+    from fncache.config import ConfigError, Settings
+    with pytest.raises(ConfigError, match="redis_url"):
+        Settings().update(redis_url=url)
+
+
+AS_USER = '''
+import os
+os.setgroups(%(groups)r); os.setgid(%(gid)d); os.setuid(%(uid)d)
+'''
+
+
+def test_a_second_user_shares_the_directory_and_a_stranger_reads_it(tmp_path):
+    """root compiles; `nobody` in the team's group hits and writes; `nobody` outside it only reads."""
+    import grp
+    import pwd
+    try:
+        nobody = pwd.getpwnam("nobody")
+        team = grp.getgrnam("nogroup").gr_gid
+    except KeyError:
+        pytest.skip("no 'nobody' user or 'nogroup' group here")
+    if os.geteuid() != 0:
+        pytest.skip("switching users needs root; run as root (CI does) to check two uids")
+    from conftest import COMPILEDIR
+    base = tempfile.mkdtemp(prefix="fncache-team-")  # pytest's tmp_path is private to root
+    try:
+        os.chmod(base, 0o755)
+        shared = os.path.join(base, "cache")
+        # Theano takes its compiledir lock even to load modules, so nobody needs a compiledir
+        # it can write: a copy of the warm one (the cache, not this copy, is what is shared).
+        compiledir = os.path.join(base, "theano")
+        shutil.copytree(COMPILEDIR, compiledir, symlinks=True)
+        for root, dirs, files in os.walk(compiledir):
+            for name in [root] + [os.path.join(root, n) for n in dirs + files]:
+                os.lchown(name, nobody.pw_uid, nobody.pw_gid)
+        as_nobody = dict(team_env(shared), THEANO_FLAGS=os.environ["THEANO_FLAGS"].replace(
+            "base_compiledir=" + COMPILEDIR, "base_compiledir=" + compiledir))
+        os.mkdir(shared)
+        os.chown(shared, 0, team)
+        os.chmod(shared, 0o2775)
+        code = SMALL + "\nresult['access'] = fncache.stats()['access']"
+        other = code.replace("+ 7", "+ 9")
+        run_python(code, env=team_env(shared))
+        member = AS_USER % {"groups": [team], "gid": team, "uid": nobody.pw_uid}
+        hit, counts, _ = run_python(member + code, env=as_nobody)
+        assert counts["optimize"] == 0 and hit["stats"]["tiers"]["disk"]["hits"] == 1
+        wrote, _, _ = run_python(member + other, env=as_nobody)
+        assert wrote["stats"]["compiled"]["compiles"] == 1 and wrote["warnings"] == []
+        again, counts, _ = run_python(other, env=team_env(shared))  # root reads nobody's entry
+        assert counts["optimize"] == 0 and again["warnings"] == []
+        before = _snapshot(shared)
+        stranger = AS_USER % {"groups": [], "gid": 1, "uid": nobody.pw_uid}
+        read, counts, _ = run_python(stranger + code, env=as_nobody)
+        assert read["access"] == "read-only" and counts["optimize"] == 0
+        assert _snapshot(shared) == before
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
