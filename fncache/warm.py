@@ -45,6 +45,8 @@ def _load(module):
         sys.path.insert(0, os.path.dirname(os.path.abspath(module)))
         spec.loader.exec_module(mod)
         return mod
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # after fncache's own path: see _run_one
     return importlib.import_module(module)
 
 
@@ -68,7 +70,8 @@ def run_target(target):
 
 def _run_one(target, timeout):
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "fncache.warm", target], capture_output=True,
+    # -P: the working directory does not shadow fncache (a cache folder there may be named so)
+    proc = subprocess.run([sys.executable, "-P", "-m", "fncache.warm", target], capture_output=True,
                           text=True, timeout=timeout)
     result = {"target": target, "ok": proc.returncode == 0, "compiles": 0, "hits": 0,
               "seconds": time.perf_counter() - started, "error": None}

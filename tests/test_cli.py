@@ -149,7 +149,7 @@ def test_prune_by_size_then_by_age(copy):
     now = time.time()
     for key, changes in ((keys["affine2"], {"created": now - 3 * 86400}),
                          (keys["double"], {"last_used": now - 2 * 86400})):
-        index["entry:" + key] = dict(index["entry:" + key], **changes)
+        index["entry:" + key] = json.dumps(dict(json.loads(index["entry:" + key]), **changes))
     index.close()
     assert [e["key"] for e in cli_json(directory, "prune", "--older-than", "2d")["removed"]] \
         == [keys["affine2"]]

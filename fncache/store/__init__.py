@@ -185,11 +185,12 @@ def current():
     global _current
     from fncache.config import settings
     with _current_lock:
-        if _current is None or _current.settings_snapshot != _snapshot(settings):
+        snapshot = _snapshot(settings)  # before opening: a change made meanwhile reopens
+        if _current is None or _current.settings_snapshot != snapshot:
             if _current is not None:
                 _current.close()
             _current = Cache(settings)
-            _current.settings_snapshot = _snapshot(settings)
+            _current.settings_snapshot = snapshot
         return _current
 
 
@@ -206,8 +207,13 @@ def open_in_background():
 
     Opening the SQLite databases costs milliseconds that a cache hit would
     otherwise pay; a program always builds its graph between ``import fncache``
-    and its first function. A failure here is left for the first real use to report.
+    and its first function. Only an existing directory is opened (a new one has
+    nothing to hit); a failure is left for the first real use to report.
     """
+    from fncache.config import settings
+    if not os.path.isdir(os.path.join(settings.directory, ENTRIES)):
+        return
+
     def target():
         try:
             current()
