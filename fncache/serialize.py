@@ -131,6 +131,8 @@ def _reduce(obj):
     if isinstance(obj, utils.scratchpad) and not _UNSTORED_TAG_ATTRS.isdisjoint(obj.__dict__):
         state = {k: v for k, v in obj.__dict__.items() if k not in _UNSTORED_TAG_ATTRS}
         return copyreg.__newobj__, (type(obj),), state
+    if type(obj) is scalar_basic.Composite:
+        return _stored_composite(obj)
     if isinstance(obj, op.COp):
         return _without_c_sources(obj)
     if isinstance(obj, params_type.Params):  # immutable dict: default pickling fails
@@ -264,6 +266,28 @@ def _loads(data, shared):
         return _Unpickler(io.BytesIO(data), shared).load()
 
 
+_PACKED_GRAPH = "_fncache_packed_graph"
+
+
+def _stored_composite(composite):
+    """A Composite with its scalar graph packed into one bytes object.
+
+    Hash, equality and C code use only the stored ``_c_code``; the scalar graph
+    (most of the objects in a fused function) is unpacked when something asks.
+    """
+    state = composite.__getstate__()
+    buffer = io.BytesIO()
+    _Pickler(buffer, ()).dump((state.pop("inputs"), state.pop("outputs")))
+    state[_PACKED_GRAPH] = buffer.getvalue()
+    return _restore_composite, (state,)
+
+
+def _restore_composite(state):
+    composite = scalar_basic.Composite.__new__(scalar_basic.Composite)
+    composite.__setstate__(state)
+    return composite
+
+
 def _lazy_composite_graphs():
     """Let Composite rebuild its inner FunctionGraph only when something needs it.
 
@@ -276,6 +300,7 @@ def _lazy_composite_graphs():
         return
 
     def __getstate__(self):
+        self.inputs  # noqa: B018  (unpacks a graph stored by _stored_composite)
         state = dict(self.__dict__)
         for rebuilt_on_demand in ("fgraph", "_impls", "prepare_node_called"):
             state.pop(rebuilt_on_demand, None)
@@ -286,12 +311,17 @@ def _lazy_composite_graphs():
         self.prepare_node_called = set()
 
     def __getattr__(self, name):
-        if name == "fgraph" and "inputs" in self.__dict__:
-            self.init_fgraph()
-            return self.__dict__["fgraph"]
-        if name == "_impls" and "inputs" in self.__dict__:
-            self.init_py_impls()
-            return self.__dict__["_impls"]
+        d = self.__dict__
+        if name in ("inputs", "outputs") and _PACKED_GRAPH in d:
+            d["inputs"], d["outputs"] = pickle.loads(d.pop(_PACKED_GRAPH))
+            return d[name]
+        if "inputs" in d or _PACKED_GRAPH in d:
+            if name == "fgraph":
+                self.init_fgraph()
+                return d["fgraph"]
+            if name == "_impls":
+                self.init_py_impls()
+                return d["_impls"]
         raise AttributeError(name)
 
     cls.__getstate__ = __getstate__

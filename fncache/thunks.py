@@ -198,5 +198,20 @@ def apply():
             setattr(node.tag, TAG, _recipe_from_linker(node, linker, module, rval.thunk))
         return rval
 
+    theano_make_thunk = op.Op.make_thunk
+
+    def make_thunk(self, node, storage_map, compute_map, no_recycling, impl=None):
+        # A node with a module record skips prepare_node: it readies the Python
+        # implementation (ufuncs, scalar graphs), which a C thunk never uses.
+        recipe = getattr(node.tag, TAG, None)
+        if isinstance(recipe, ThunkRecipe) and impl != "py" and _flag("loading"):
+            try:
+                return _thunk_from_recipe(node, storage_map, compute_map, recipe)
+            except Exception as exc:  # missing or stale module: let Theano rebuild it
+                _log.info("fncache: rebuilding the C thunk of %s (%s)", node.op, exc)
+                setattr(node.tag, TAG, None)
+        return theano_make_thunk(self, node, storage_map, compute_map, no_recycling, impl)
+
+    op.Op.make_thunk = make_thunk
     op.Op.make_c_thunk = make_c_thunk
     cc.CLinker.cthunk_factory = cthunk_factory

@@ -244,3 +244,29 @@ result["hits"] = fncache.stats(session_only=True)["compiled"]["hits"]
     assert second["hits"] == 1 and counts["optimize"] == 0
     assert counts["gcc"] > 0  # the missing modules were built again, not reported as errors
     assert second["out"] == first["out"]
+
+
+def test_loaded_fused_ops_unpack_their_graphs_on_demand(cache_dir):
+    """Entries keep fused scalar graphs packed; anything that asks for them (Theano's own
+    pickling of ops, the Python implementation) gets the whole graph back."""
+    code = '''
+import pickle, numpy as np, theano.tensor as T
+x = T.dmatrix("x")
+f = fncache.function([x], T.tanh(x.dimshuffle(1, 0) * 3 + 1).sum(axis=0))
+composites = [n.op.scalar_op for n in f.maker.fgraph.apply_nodes
+              if type(getattr(n.op, "scalar_op", None)).__name__ == "Composite"]
+copies = [pickle.loads(pickle.dumps(c)) for c in composites]
+result.update(out=f(np.arange(6.0).reshape(2, 3)).tolist(), composites=len(composites),
+              equal=[a == b and hash(a) == hash(b) for a, b in zip(composites, copies)],
+              state=[sorted(set(c.__getstate__()) & {"inputs", "outputs"}) for c in composites],
+              inner=[len(c.fgraph.apply_nodes) for c in copies],
+              impl=[c.impl(*[0.5] * c.nin) for c in composites],
+              hits=fncache.stats(session_only=True)["compiled"]["hits"])
+'''
+    first, _, _ = run_python(code, env={"FNCACHE_DIR": str(cache_dir)})
+    second, counts, _ = run_python(code, env={"FNCACHE_DIR": str(cache_dir)})
+    assert (first["hits"], second["hits"]) == (0, 1) and counts["optimize"] == 0
+    assert second["composites"] >= 1 and all(second["equal"])
+    assert second["state"] == [["inputs", "outputs"]] * second["composites"]
+    assert all(n >= 2 for n in second["inner"]) and second["inner"] == first["inner"]
+    assert second["impl"] == first["impl"] and second["out"] == first["out"]

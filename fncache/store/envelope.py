@@ -22,7 +22,7 @@ from fncache.keys.env import FORMAT_VERSION
 MAGIC = b"FNCE"
 _FIXED = struct.Struct(">4sHB32sI")
 FLAG_ZSTD = 1
-_COMPRESS_ABOVE = 1 << 20  # smaller payloads load faster uncompressed
+COMPRESS_ABOVE = 1 << 20  # default: arrays gain little from zstd; callers with text-like data pass less
 
 
 def _mac(secret, key, header, payload):
@@ -34,10 +34,10 @@ def _mac(secret, key, header, payload):
     return mac.digest()
 
 
-def seal(key, header, payload, secret=None):
+def seal(key, header, payload, secret=None, compress_above=COMPRESS_ABOVE):
     """Envelope bytes for ``payload`` stored under ``key``, with ``header`` (a JSON-able dict)."""
     flags = 0
-    if len(payload) > _COMPRESS_ABOVE:
+    if len(payload) > compress_above:
         payload = zstandard.ZstdCompressor(level=3).compress(payload)
         flags |= FLAG_ZSTD
     header_bytes = json.dumps(dict(header, key=key), sort_keys=True).encode("utf-8")
