@@ -12,7 +12,7 @@ import time
 
 import theano
 
-from fncache import counters, graphinfo, misslog, profiling, serialize, thunks
+from fncache import counters, graphinfo, misslog, modules, profiling, serialize, thunks
 from fncache.config import settings
 from fncache.errors import EntryRejected
 from fncache.keys.graph import UnkeyableGraph, signature
@@ -45,13 +45,15 @@ def _where():
     return "%s:%d" % (frame.f_globals.get("__name__", "?"), frame.f_lineno)
 
 
-def _loader(sig, secret):
+def _loader(cache, sig, secret):
     def load(data):
         header, payload = envelope.open_envelope(sig.key, data, secret)
         if header.get("kind") != KIND:
             raise EntryRejected("corrupt", "entry is a %s entry, not a compiled function"
                                 % header.get("kind"))
         started = time.perf_counter()
+        if isinstance(header.get("modules"), list):
+            counters.count("modules.installed", modules.install(cache, header["modules"]))
         try:
             fn = serialize.loads(payload, sig.shared)
         except Exception as exc:  # an entry this process cannot rebuild is a miss
@@ -90,7 +92,7 @@ def function(inputs, outputs=None, **kwargs):
 
     def lookup():
         started = time.perf_counter()
-        fn, _ = cache.store.get(sig.key, _loader(sig, settings.secret))
+        fn, _ = cache.store.get(sig.key, _loader(cache, sig, settings.secret))
         if fn is not None:
             counters.count("compiled.hits")
             cache.touch(sig.key)
@@ -124,7 +126,7 @@ def _compile_and_store(cache, sig, inputs, outputs, kwargs):
     if cache.readonly:
         return fn
     try:
-        payload = serialize.dumps(fn, sig.shared)
+        payload, module_paths = serialize.dumps(fn, sig.shared)
     except serialize.SerializationError as exc:
         _log.info("fncache: compiled but not cached: %s", exc)
         counters.count("uncacheable.serialize")
@@ -135,7 +137,8 @@ def _compile_and_store(cache, sig, inputs, outputs, kwargs):
     if settings.miss_log:
         misslog.record(cache, sig, info)
     # A pickled graph shrinks tenfold under zstd and reads back at 2 GB/s.
-    data = envelope.seal(sig.key, info, payload, settings.secret, compress_above=16 << 10)
+    header = dict(info, modules=modules.store(cache, module_paths))
+    data = envelope.seal(sig.key, header, payload, settings.secret, compress_above=16 << 10)
     cache.store.put(sig.key, data)
     cache.record(sig.key, dict(info, size=len(data)))
     return fn

@@ -154,6 +154,7 @@ class _Pickler(pickle.Pickler):
     def __init__(self, file, shared):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self._ids = _persistent_ids(shared)
+        self.module_paths = set()  # the C modules the stored thunks load
 
     def persistent_id(self, obj):
         token = self._ids.get(id(obj))
@@ -163,6 +164,8 @@ class _Pickler(pickle.Pickler):
         return token
 
     def reducer_override(self, obj):
+        if type(obj) is thunks.ThunkRecipe:
+            self.module_paths.add(obj.module_path)
         return _reduce(obj)
 
 
@@ -172,11 +175,12 @@ class _CloudPickler(cloudpickle.CloudPickler):
     def __init__(self, file, shared):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self._ids = _persistent_ids(shared)
+        self.module_paths = set()
 
     persistent_id = _Pickler.persistent_id
 
     def reducer_override(self, obj):
-        reduced = _reduce(obj)
+        reduced = _Pickler.reducer_override(self, obj)
         if reduced is NotImplemented:
             return super().reducer_override(obj)
         return reduced
@@ -229,7 +233,11 @@ def _in_deep_stack(func, *args):
 
 
 def dumps(fn, shared):
-    """Bytes of compiled function ``fn``; ``shared`` in canonical key order."""
+    """(bytes, module paths) of compiled function ``fn``; ``shared`` in canonical key order.
+
+    The module paths (relative to the compiledir) are the C modules the stored
+    thunks load; see fncache.modules.
+    """
     return _in_deep_stack(_dumps, fn, shared)
 
 
@@ -252,8 +260,9 @@ def _dumps(fn, shared):
     for pickler_class in (_Pickler, _CloudPickler):
         buffer = io.BytesIO()
         try:
-            pickler_class(buffer, shared).dump(fn)
-            return buffer.getvalue()
+            pickler = pickler_class(buffer, shared)
+            pickler.dump(fn)
+            return buffer.getvalue(), pickler.module_paths
         except SerializationError:
             raise
         except (pickle.PicklingError, TypeError, AttributeError) as exc:

@@ -225,25 +225,41 @@ result["full"] = fncache.stats(session_only=True)
     assert result["value"] == 3.0 and result["stats"]["compiles"] == 0 and counts["optimize"] == 1
 
 
-def test_entry_whose_modules_are_missing_recompiles_them(cache_dir, tmp_path):
-    """A hit in a process whose compiledir lacks the entry's C modules rebuilds them with gcc,
-    from C sources the stored ops no longer carry, and computes the same numbers."""
+def test_empty_compiledir_gets_modules_from_the_entry_and_compiles_nothing(cache_dir, tmp_path):
+    """A hit on a machine whose compiledir is empty installs the entry's C modules (checked
+    against the signed digests) and runs no compiler; without them in the cache, the load
+    rebuilds them with gcc, from C sources the stored ops no longer carry."""
     code = '''
 import numpy as np
 import theano.tensor as T
 x = T.dmatrix("x")
 f = fncache.function([x], T.exp(x.dimshuffle(1, 0)) * 2 + x.sum())
 result["out"] = f(np.arange(6.0).reshape(2, 3)).tolist()
-result["hits"] = fncache.stats(session_only=True)["compiled"]["hits"]
+session = fncache.stats(session_only=True)
+result["hits"] = session["compiled"]["hits"]
 '''
     first, _, _ = run_python(code, env={"FNCACHE_DIR": str(cache_dir)})
-    empty = tmp_path / "empty-compiledir"
     flags = [f for f in os.environ["THEANO_FLAGS"].split(",") if not f.startswith("base_compiledir=")]
-    second, counts, _ = run_python(code, env={
-        "FNCACHE_DIR": str(cache_dir), "THEANO_FLAGS": ",".join(flags + ["base_compiledir=%s" % empty])})
-    assert second["hits"] == 1 and counts["optimize"] == 0
+
+    def fresh_machine(name):
+        empty = tmp_path / name
+        return run_python(code, env={"FNCACHE_DIR": str(cache_dir), "THEANO_FLAGS": ",".join(
+            flags + ["base_compiledir=%s" % empty])})
+
+    carried, counts, _ = fresh_machine("empty-1")
+    assert carried["hits"] == 1 and counts == {"gcc": 0, "optimize": 0}
+    assert carried["out"] == first["out"]
+
+    import diskcache
+    with diskcache.Cache(str(cache_dir / "entries")) as entries:
+        module_keys = [k for k in entries.iterkeys() if k.startswith("cmodule:")]
+        assert module_keys
+        for key in module_keys:
+            del entries[key]
+    rebuilt, counts, _ = fresh_machine("empty-2")
+    assert rebuilt["hits"] == 1 and counts["optimize"] == 0
     assert counts["gcc"] > 0  # the missing modules were built again, not reported as errors
-    assert second["out"] == first["out"]
+    assert rebuilt["out"] == first["out"]
 
 
 def test_loaded_fused_ops_unpack_their_graphs_on_demand(cache_dir):
