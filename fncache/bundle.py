@@ -18,7 +18,7 @@ import zipfile
 import fncache
 from fncache.errors import EntryRejected, FncacheError
 from fncache.inventory import _writable, entries as list_entries
-from fncache.store import envelope
+from fncache.store import MODULE_PREFIX, blob_intact, envelope, is_blob
 
 FORMAT = "fncache-bundle/1"
 MANIFEST = "manifest.json"
@@ -101,6 +101,7 @@ def export_bundle(cache, path, name=None, older_than=None, newer_than=None, prog
     manifest = {"format": FORMAT, "fncache": fncache.__version__, "created": now,
                 "source": cache.directory, "entries": []}
     writer = _Writer(path)
+    blobs = {}  # blob key -> member: the compiled modules the chosen entries load
     try:
         for i, e in enumerate(chosen):
             data = cache.disk.get(e["key"])
@@ -112,8 +113,14 @@ def export_bundle(cache, path, name=None, older_than=None, newer_than=None, prog
                 "key": e["key"], "file": member, "size": len(data),
                 "sha256": hashlib.sha256(data).hexdigest(),
                 "record": _jsonable(records.get(e["key"], {}))})
+            for blob_key in _blobs_of(data):
+                blob = cache.disk.get(blob_key)
+                if blob is not None and blob_key not in blobs:
+                    blobs[blob_key] = "blobs/%d.bin" % len(blobs)
+                    writer.add(blobs[blob_key], blob)
             if progress:
                 progress(len(data))
+        manifest["blobs"] = [{"key": k, "file": f} for k, f in blobs.items()]
         writer.add(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8"))
     except BaseException:
         writer.close()
@@ -121,6 +128,16 @@ def export_bundle(cache, path, name=None, older_than=None, newer_than=None, prog
         raise
     writer.close()
     return manifest
+
+
+def _blobs_of(data):
+    """Blob keys an entry lists in its header (its compiled C modules)."""
+    try:
+        listed = envelope.read_header(data).get("modules") or []
+    except (EntryRejected, ValueError, AttributeError):
+        return []
+    return [MODULE_PREFIX + m["sha256"] for m in listed
+            if isinstance(m, dict) and isinstance(m.get("sha256"), str)]
 
 
 def _jsonable(record):
@@ -184,6 +201,17 @@ def import_bundle(cache, path, secret=None, progress=None, on_start=None):
                     imported += 1
             if progress:
                 progress(1)
+        for item in manifest.get("blobs") or []:
+            if not isinstance(item, dict):
+                continue
+            key = item.get("key")
+            try:
+                data = reader.read(item.get("file", ""))
+            except BundleError:
+                continue
+            # a blob is named by its digest: one that does not match is dropped
+            if isinstance(key, str) and is_blob(key) and blob_intact(key, data):
+                cache.disk.put(key, data)
         return {"imported": imported, "skipped_present": present, "rejected": rejected,
                 "entries": len(items)}
     finally:

@@ -11,7 +11,7 @@ import time
 
 from fncache import misslog
 from fncache.errors import EntryRejected, FncacheError, UnknownKeyError
-from fncache.store import envelope
+from fncache.store import blob_intact, envelope, is_blob
 
 _FIELDS = ("kind", "name", "where", "compile_seconds", "graph", "parts")
 
@@ -77,13 +77,16 @@ def entries(cache, sort="size", name=None):
         raise ValueError("sort must be one of %s, not %r" % (", ".join(SORTS), sort))
     records = dict(cache.records())
     found = []
-    for key in cache.disk.keys():
-        if not isinstance(key, str):
-            continue
+    for key in entry_keys(cache):
         e = entry(cache, key, records.get(key))
         if name is None or fnmatch.fnmatchcase(e["name"], name):
             found.append(e)
     return sorted(found, key=SORTS[sort])
+
+
+def entry_keys(cache):
+    """Keys of the entries on the local disk tier (not the blobs they use)."""
+    return [k for k in cache.disk.keys() if isinstance(k, str) and not is_blob(k)]
 
 
 def find(cache, prefix):
@@ -91,7 +94,7 @@ def find(cache, prefix):
     if not isinstance(prefix, str) or not prefix.strip():
         raise UnknownKeyError("a key or key prefix is required")
     prefix = prefix.strip()
-    keys = {k for k in cache.disk.keys() if isinstance(k, str)}
+    keys = set(entry_keys(cache))
     keys.update(k for k, _ in cache.records())
     keys.update(m["key"] for m in misslog.misses(cache))
     matches = sorted(k for k in keys
@@ -108,8 +111,9 @@ def find(cache, prefix):
 def verify(cache, secret=None, fix=False):
     """Check every entry's envelope and MAC; with ``fix`` remove the damaged ones.
 
-    Returns ``{"checked", "ok", "damaged": [{key, reason, message}], "stale_records",
-    "removed"}``. Stale records describe entries the disk tier no longer holds
+    Blobs (compiled modules, large memo arrays) are checked against the digest
+    that names them. Returns ``{"checked", "ok"`` (entries), ``"blobs", "damaged":
+    [{key, reason, message}], "stale_records", "removed"}``. Stale records describe entries the disk tier no longer holds
     (evicted); ``fix`` removes them too, but they are not damage.
     """
     if fix:
@@ -120,6 +124,11 @@ def verify(cache, secret=None, fix=False):
         data = cache.disk.get(key)
         if data is None:
             continue  # removed by another process meanwhile
+        if is_blob(key):
+            if not blob_intact(key, data):
+                damaged.append({"key": key, "reason": "corrupt",
+                                "message": "blob does not match the digest that names it"})
+            continue
         try:
             envelope.open_envelope(key, data, secret)
         except EntryRejected as exc:
@@ -133,7 +142,10 @@ def verify(cache, secret=None, fix=False):
             removed += 1
         for key in stale:
             cache.forget(key)
-    return {"checked": len(keys), "ok": len(keys) - len(damaged), "damaged": damaged,
+    entries_checked = sum(1 for k in keys if not is_blob(k))
+    return {"checked": entries_checked,
+            "ok": entries_checked - sum(1 for d in damaged if not is_blob(d["key"])),
+            "blobs": len(keys) - entries_checked, "damaged": damaged,
             "stale_records": len(stale), "removed": removed}
 
 
@@ -179,7 +191,7 @@ def prune(cache, max_size=None, older_than=None, unused_for=None, dry_run=False,
 def clear(cache):
     """Remove every entry, record and logged miss (statistics are kept)."""
     _writable(cache)
-    n = len([k for k in cache.disk.keys() if isinstance(k, str)])
+    n = len(entry_keys(cache))
     cache.disk.clear()
     cache.memory.clear()
     for key, _ in list(cache.records()):

@@ -29,13 +29,13 @@ from fncache.config import settings
 from fncache.errors import EntryRejected, FncacheError
 from fncache.keys import code as codekeys
 from fncache.keys.values import UnhashableValue, ValueHasher
-from fncache.store import arrays, current, envelope
+from fncache.store import MEMO_BLOB_PREFIX, arrays, current, envelope
 from fncache.store.tiered import FncacheWarning
 
 _log = logging.getLogger("fncache")
 KIND = "memo"
 PREFIX = "memo:"
-BLOB_PREFIX = "memo-blob:"
+BLOB_PREFIX = MEMO_BLOB_PREFIX
 MODES = ("pure", "replay", "rows")
 DEFAULT_MIN_SECONDS = 0.001  # storing and hashing a result costs tens of microseconds
 _MISS = object()

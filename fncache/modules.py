@@ -17,8 +17,10 @@ import tempfile
 
 from theano import config
 
+from fncache.store import MODULE_PREFIX
+
 _log = logging.getLogger("fncache.modules")
-PREFIX = "cmodule:"  # tier key prefix of module files, by content digest
+PREFIX = MODULE_PREFIX  # tier key prefix of module files, by content digest
 KEY_FILE = "key.pkl"
 # Theano builds this helper at the first C thunk of a process: every entry needs it.
 HELPER_MODULES = (os.path.join("cutils_ext", "cutils_ext.so"),)

@@ -2,7 +2,7 @@
 import time
 
 from fncache import counters
-from fncache.store import current
+from fncache.store import current, is_blob
 
 TIERS = ("memory", "disk", "redis")
 SINCE = "meta:stats_since"  # index key: when the totals were last reset
@@ -33,7 +33,9 @@ def stats(session_only=False):
                        "hit_rate": hits / (hits + misses) if hits + misses else None}
     tiers["memory"].update(entries=len(cache.memory), bytes=cache.memory.total_bytes)
     if cache.disk is not None:
-        tiers["disk"].update(entries=len(cache.disk), bytes=cache.disk.total_bytes)
+        keys = [k for k in cache.disk.keys() if isinstance(k, str)]
+        blobs = sum(1 for k in keys if is_blob(k))
+        tiers["disk"].update(entries=len(keys) - blobs, blobs=blobs, bytes=cache.disk.total_bytes)
     if cache.refused:
         access = "refused: " + cache.refused
     elif cache.disk.writable:

@@ -131,8 +131,19 @@ def test_verify_finds_a_flipped_byte_and_fix_removes_it(copy):
     assert [(d["key"], d["reason"]) for d in report["damaged"]] == [(keys["double"], "corrupt")]
     assert "1 damaged" in cli(directory, "verify", check=1).stdout
     assert json.loads(cli(directory, "verify", "--fix", "--json", check=1).stdout)["removed"] == 1
-    assert cli_json(directory, "verify") == {"checked": 2, "ok": 2, "damaged": [],
-                                             "stale_records": 0, "removed": 0}
+    clean = cli_json(directory, "verify")
+    assert clean == {"checked": 2, "ok": 2, "blobs": clean["blobs"], "damaged": [],
+                     "stale_records": 0, "removed": 0} and clean["blobs"] > 0
+    # a compiled module carried beside the entries is checked against its digest
+    entries = diskcache.Cache(str(directory / "entries"))
+    module_key = next(k for k in entries.iterkeys() if k.startswith("cmodule:"))
+    data = bytearray(entries[module_key])
+    data[100] ^= 0x01
+    entries[module_key] = bytes(data)
+    entries.close()
+    report = json.loads(cli(directory, "verify", "--json", check=1).stdout)
+    assert [(d["key"], d["reason"]) for d in report["damaged"]] == [(module_key, "corrupt")]
+    assert report["ok"] == 2
     assert {e["key"] for e in cli_json(directory, "ls")} == {keys["affine"], keys["affine2"]}
 
 
@@ -183,8 +194,10 @@ x = T.dvector("x")
 g = fncache.function([x], x * 2, name="double")
 result["double"] = g(np.ones(3)).tolist()
 result["stats"] = fncache.stats(session_only=True)["compiled"]
-''', env={"FNCACHE_DIR": str(clean)})
-    assert counts == {"gcc": 0, "optimize": 0}
+''', env={"FNCACHE_DIR": str(clean), "THEANO_FLAGS": ",".join(  # and a fresh compiledir
+        [f for f in os.environ["THEANO_FLAGS"].split(",") if not f.startswith("base_compiledir=")]
+        + ["base_compiledir=%s" % (tmp_path / "empty-compiledir")])})
+    assert counts == {"gcc": 0, "optimize": 0}  # the bundle carried the compiled modules
     assert result["stats"]["hits"] == 1 and result["double"] == [2.0, 2.0, 2.0]
     # everything, as a zip; another team's secret rejects every entry
     everything = tmp_path / "all.zip"

@@ -10,6 +10,7 @@ once and the run compiles without it), a directory this user cannot write is
 read only, and a group-writable one is written group-writable.
 """
 import atexit
+import hashlib
 import json
 import logging
 import os
@@ -17,6 +18,8 @@ import sqlite3
 import threading
 import time
 import warnings
+
+import xxhash
 
 from fncache import counters
 from fncache.store import locks, shared
@@ -27,6 +30,26 @@ from fncache.store.tiered import FncacheWarning, TieredStore
 ENTRIES = "entries"  # diskcache folder of the entries themselves
 INDEX = "index"  # diskcache folder of entry records and statistics (never evicted)
 RECORD = "entry:"  # index key prefix of entry records
+
+# Blobs: side data stored beside entries and named by the digest of their bytes
+# (compiled C modules, large memo arrays). They are not envelopes: the signed
+# entries that use them list their digests.
+MODULE_PREFIX = "cmodule:"
+MEMO_BLOB_PREFIX = "memo-blob:"
+_BLOB_DIGESTS = {MODULE_PREFIX: lambda data: hashlib.sha256(data).hexdigest(),
+                 MEMO_BLOB_PREFIX: xxhash.xxh3_128_hexdigest}
+
+
+def is_blob(key):
+    return key.startswith(tuple(_BLOB_DIGESTS))
+
+
+def blob_intact(key, data):
+    """Whether ``data`` matches the digest that names blob ``key``."""
+    for prefix, digest in _BLOB_DIGESTS.items():
+        if key.startswith(prefix):
+            return digest(data) == key[len(prefix):]
+    return False
 _log = logging.getLogger("fncache.store")
 _told = set()  # (what, where) this process has already warned or logged about
 
