@@ -76,7 +76,7 @@ class Model:
         grads = [T.clip(g, -1.0, 1.0) for g in T.grad(loss, self.params)]
         updates = []
         for param, v, g in zip(self.params, self.velocities, grads):
-            new_v = 0.9 * v - 0.1 * g
+            new_v = 0.9 * v - 0.02 * g
             updates += [(v, new_v), (param, param + new_v)]
 
         started = time.perf_counter()
@@ -108,8 +108,8 @@ def last_checkpoint(workdir):
 def main():
     args = parse_args()
     os.makedirs(args.workdir, exist_ok=True)
-    n_in, n_hidden, steps = 2, (12 if args.quick else 32), 20
-    n_train, n_val, batch = (256, 256, 32) if args.quick else (2048, 1024, 64)
+    n_in, n_hidden, steps = 2, (16 if args.quick else 32), 20
+    n_train, n_val, batch = (768, 256, 32) if args.quick else (2048, 1024, 64)
     x_val, y_val = make_data(np.random.RandomState(99), n_val, steps, n_in)
 
     model = Model(n_in, n_hidden)
