@@ -149,3 +149,22 @@ def test_shared_value_change_explains_as_identical():
     a = signature([x], T.dot(x, W))
     W.set_value(np.zeros((3, 3)))
     assert explain(a, signature([x], T.dot(x, W))) == []
+
+
+def test_explain_takes_compiled_functions_and_a_one_signature_cached_function(cache_dir):
+    x = T.dvector("x")
+    f2, f3 = fncache.function([x], x * 2), fncache.function([x], x * 3)
+    assert explain(f2, f3) == explain(f2.fncache_key, f3.fncache_key) != []
+
+    def scaled(factor):
+        @fncache.cached_function
+        def g(v):
+            return v * factor
+        return g
+    g2, g3 = scaled(2.0), scaled(3.0)
+    g2(np.ones(2)), g3(np.ones(2))
+    lines = explain(g2, g3)
+    assert lines and lines[0].startswith("constants:") and "2.0 vs" in lines[0], lines
+    g3(np.ones(2, dtype="float32"))  # a second signature: which one is meant?
+    with pytest.raises(TypeError, match="compiled 2 signatures"):
+        explain(g2, g3)

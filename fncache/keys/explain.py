@@ -4,7 +4,9 @@
 inside a differing part, finds the first difference: the setting, the input,
 the shared variable, or the first graph node that differs. ``a`` and ``b``
 may be GraphSignatures, keys this process computed (or registered), or
-``(inputs, outputs)`` tuples (a dict of ``signature`` arguments also works).
+``(inputs, outputs)`` tuples (a dict of ``signature`` arguments also works),
+or functions fncache compiled (``fncache.function``, a ``@cached_function`` that
+has compiled one signature).
 
 The registry is a bounded in-process LRU: key -> (parts, details). Details
 are JSON-serialisable, so the cache can persist them with an entry and
@@ -99,6 +101,15 @@ def lookup(key):
 def _resolve(x):
     if hasattr(x, "key") and hasattr(x, "parts") and hasattr(x, "details"):
         return x.key, x.parts, x.details
+    if isinstance(getattr(x, "specializations", None), dict):  # a @cached_function
+        compiled = list(x.specializations.values())
+        if len(compiled) != 1:
+            raise TypeError("explain() needs one compiled function; %s has compiled %d "
+                            "signatures: pass one of its .specializations values"
+                            % (getattr(x, "__name__", "this cached_function"), len(compiled)))
+        x = compiled[0]
+    if isinstance(getattr(x, "fncache_key", None), str):  # a function from fncache.function
+        x = x.fncache_key
     if isinstance(x, str):
         parts, details = lookup(x)
         return x, parts, details
@@ -108,8 +119,8 @@ def _resolve(x):
     elif isinstance(x, (tuple, list)) and len(x) == 2:
         sig = signature(x[0], x[1])
     else:
-        raise TypeError("explain() takes GraphSignatures, keys or (inputs, outputs) tuples, "
-                        "got %s" % type(x).__name__)
+        raise TypeError("explain() takes GraphSignatures, keys, (inputs, outputs) tuples or "
+                        "functions fncache compiled, got %s" % type(x).__name__)
     return sig.key, sig.parts, sig.details
 
 
