@@ -9,6 +9,10 @@ class ConfigError(FncacheError, ValueError):
     """A setting has a bad value (size, URL, secret file, ...)."""
 
 
+class FncacheTypeError(FncacheError, TypeError):
+    """An argument of the wrong type or number was passed to an fncache function."""
+
+
 class UnknownKeyError(FncacheError, KeyError):
     """No entry (or no record of a key) matches what was asked for."""
 

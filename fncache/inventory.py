@@ -113,13 +113,16 @@ def verify(cache, secret=None, fix=False):
 
     Blobs (compiled modules, large memo arrays) are checked against the digest
     that names them. Returns ``{"checked", "ok"`` (entries), ``"blobs", "damaged":
-    [{key, reason, message}], "stale_records", "removed"}``. Stale records describe entries the disk tier no longer holds
-    (evicted); ``fix`` removes them too, but they are not damage.
+    [{key, reason, message}], "other_version", "stale_records", "removed"}``.
+    Entries of another fncache format version are counted, neither damage nor
+    removed: that version may still be using them. Stale records describe entries
+    the disk tier no longer holds (evicted); ``fix`` removes them too, but they
+    are not damage.
     """
     if fix:
         _writable(cache)
     keys = [k for k in cache.disk.keys() if isinstance(k, str)]
-    damaged = []
+    damaged, other_version = [], 0
     for key in keys:
         data = cache.disk.get(key)
         if data is None:
@@ -132,6 +135,9 @@ def verify(cache, secret=None, fix=False):
         try:
             envelope.open_envelope(key, data, secret)
         except EntryRejected as exc:
+            if exc.reason == "version-mismatch":
+                other_version += 1  # another fncache version's entry: not damage, not ours to remove
+                continue
             damaged.append({"key": key, "reason": exc.reason, "message": str(exc)})
     present = set(keys)
     stale = [k for k, _ in cache.records() if k not in present]
@@ -144,9 +150,10 @@ def verify(cache, secret=None, fix=False):
             cache.forget(key)
     entries_checked = sum(1 for k in keys if not is_blob(k))
     return {"checked": entries_checked,
-            "ok": entries_checked - sum(1 for d in damaged if not is_blob(d["key"])),
+            "ok": entries_checked - other_version
+            - sum(1 for d in damaged if not is_blob(d["key"])),
             "blobs": len(keys) - entries_checked, "damaged": damaged,
-            "stale_records": len(stale), "removed": removed}
+            "other_version": other_version, "stale_records": len(stale), "removed": removed}
 
 
 def _remove(cache, key):

@@ -28,6 +28,7 @@ from fncache import counters
 from fncache.config import settings
 from fncache.errors import EntryRejected, FncacheError
 from fncache.keys import code as codekeys
+from fncache.keys import env as keys_env
 from fncache.keys.values import UnhashableValue, ValueHasher
 from fncache.store import MEMO_BLOB_PREFIX, arrays, current, envelope
 from fncache.store.tiered import FncacheWarning
@@ -398,7 +399,7 @@ class MemoizedFunction(_Memoized):
     def _hasher(self, args, kwargs):
         fp = codekeys.fingerprint(self.func, self.options.ignore)
         hasher = ValueHasher(allow_pickle=self.options.allow_pickle)
-        hasher.update((self.options.mode, fp.static))
+        hasher.update((keys_env.FORMAT_VERSION, self.options.mode, fp.static))  # a new format, new keys
         fp.hash_reads(hasher)
         return hasher
 

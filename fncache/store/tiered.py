@@ -58,7 +58,8 @@ class TieredStore:
                 counters.count("rejected." + exc.reason)
                 warnings.warn("fncache: ignoring a bad entry in the %s tier (%s); it will be "
                               "rebuilt" % (tier.name, exc), FncacheWarning, stacklevel=3)
-                self._call(tier, "delete", key)
+                if exc.reason != "version-mismatch":  # another fncache's entry is not ours to drop
+                    self._call(tier, "delete", key)
                 counters.count(tier.name + ".misses")
                 continue
             counters.count(tier.name + ".hits")
