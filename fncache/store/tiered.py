@@ -2,8 +2,11 @@
 
 A tier that fails (disk full, directory gone read-only, Redis down) is
 skipped for a while with one warning per outage; the run goes on with the
-tiers that work, and the tier is used again once a call to it succeeds. An entry that fails validation is a miss: it is counted, removed from
-the tier that served it, and the next tier is asked.
+tiers that work, and the tier is used again once a call to it succeeds. An
+entry that fails validation is a miss: it is counted, removed from the tier
+that served it, and the next tier is asked. An entry of another fncache
+format version is a miss too, but stays (that version may still use it) and
+is warned about once per process.
 """
 import logging
 import time
@@ -25,6 +28,7 @@ class TieredStore:
         self.tiers = list(tiers)
         self._skip_until = {}
         self._failing = set()  # tiers warned about and not yet working again
+        self._other_version = set()  # (tier, key) of another format's entries, warned once
 
     def _call(self, tier, method, *args):
         if time.monotonic() < self._skip_until.get(tier.name, 0.0):
@@ -55,12 +59,16 @@ class TieredStore:
             try:
                 value = validate(data)
             except EntryRejected as exc:
+                counters.count(tier.name + ".misses")
+                if exc.reason != "version-mismatch":
+                    self._call(tier, "delete", key)
+                elif (tier.name, key) in self._other_version:
+                    continue  # counted and warned already; another fncache's entry stays
+                else:
+                    self._other_version.add((tier.name, key))
                 counters.count("rejected." + exc.reason)
                 warnings.warn("fncache: ignoring a bad entry in the %s tier (%s); it will be "
                               "rebuilt" % (tier.name, exc), FncacheWarning, stacklevel=3)
-                if exc.reason != "version-mismatch":  # another fncache's entry is not ours to drop
-                    self._call(tier, "delete", key)
-                counters.count(tier.name + ".misses")
                 continue
             counters.count(tier.name + ".hits")
             for faster in self.tiers[:depth]:

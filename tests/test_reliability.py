@@ -1,0 +1,206 @@
+"""Reliability under faults and load: a cache fails toward "compile it again",
+never toward a crash, a hang, a wrong answer or a lost entry.
+
+Real processes, real files, real SIGKILLs, a real small filesystem. The Redis
+outages are in test_team.py, the 8-process store hammer in test_stress.py.
+FNCACHE_SOAK=1 runs the loops ten times longer.
+"""
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import diskcache
+import pytest
+
+from helpers import EPILOGUE, PRELUDE, run_python
+
+SOAK = 10 if os.environ.get("FNCACHE_SOAK") else 1
+SECRET = "reliability-secret"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def fncache_cli(directory, *args, env=None):
+    return subprocess.run([sys.executable, "-m", "fncache", "--dir", str(directory), *args],
+                          capture_output=True, text=True, env=dict(os.environ, **(env or {})))
+
+
+def verify_json(directory, env=None):
+    proc = fncache_cli(directory, "verify", "--json", env=env)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+# ---------------------------------------------------------------- SIGKILL mid-write
+KILL_LOOP = r'''
+import hashlib, json, os, random, signal, sys, time
+import fncache
+from fncache.store import current, envelope
+directory, rounds, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+fncache.configure(directory=directory)
+rng = random.Random(seed)
+
+def writer(wseed):
+    """Write, overwrite and delete entries (with their records) until killed."""
+    cache, wr = current(), random.Random(wseed)
+    while True:
+        key = "k%02d" % wr.randrange(24)
+        body = wr.randbytes(wr.choice([200, 20000, 300000, 1500000]))  # index row, file, zstd
+        data = envelope.seal(key, {"kind": "test"}, hashlib.sha256(body).digest() + body)
+        cache.store.put(key, data)
+        cache.record(key, {"kind": "test", "size": len(data)})
+        if wr.random() < 0.2:
+            cache.store.delete(key)
+            cache.forget(key)
+
+for r in range(rounds):
+    pids = []
+    for w in range(2):  # two writers at once, killed at different moments
+        pid = os.fork()
+        if pid == 0:
+            writer(seed * 100000 + r * 2 + w)
+        pids.append(pid)
+    for pid in pids:
+        time.sleep(rng.uniform(0.0, 0.12))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+print("DONE " + json.dumps({"rounds": rounds}))
+'''
+
+
+def test_sigkill_while_writing_leaves_every_entry_absent_or_whole(tmp_path):
+    directory = tmp_path / "cache"
+    rounds = 25 * SOAK
+    proc = subprocess.run([sys.executable, "-c", KILL_LOOP, str(directory), str(rounds), "7"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "DONE" in proc.stdout, proc.stderr[-3000:]
+    from fncache.store import envelope
+    from fncache.store.disk import DiskStore
+    disk = DiskStore(str(directory / "entries"))
+    whole = 0
+    for key in disk.keys():
+        data = disk.get(key)
+        if data is None:
+            continue
+        _, payload = envelope.open_envelope(key, data)  # raises on a torn entry
+        assert hashlib.sha256(payload[32:]).digest() == payload[:32]
+        whole += 1
+    disk.close()
+    assert whole > 0
+    for db in ("entries", "index"):
+        con = sqlite3.connect(str(directory / db / "cache.db"))
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        con.close()
+    status, report = verify_json(directory)
+    assert status == 0 and report["damaged"] == [] and report["checked"] == whole, report
+
+
+# ---------------------------------------------------------------- damaged entries
+SMALL = '''
+import warnings, theano.tensor as T
+from fncache.store import current, envelope
+
+def build():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        x = T.dvector("x")
+        f = fncache.function([x], (x ** 2).sum() + 11)
+    return f, [str(c.message) for c in caught if issubclass(c.category, fncache.FncacheWarning)]
+
+f, result["warnings"] = build()
+result["key"] = f.fncache_key
+result["value"] = float(f([1.0, 2.0]))
+result["stats"] = fncache.stats(session_only=True)
+'''
+
+CHECK_REPLACED = '''
+cache = current()
+result["replaced"] = []
+for tier in cache.store.tiers[1:]:  # the entry now in each tier opens (signature checked)
+    envelope.open_envelope(f.fncache_key, tier.get(f.fncache_key), fncache._settings.secret)
+    result["replaced"].append(tier.name)
+cache.memory.clear()
+g, result["warnings_after"] = build()
+result["value_after"] = float(g([1.0, 2.0]))
+result["stats_after"] = fncache.stats(session_only=True)
+'''
+
+
+class Planted:
+    """Unpickling this creates a directory: proof that a pickle was loaded."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def _other_format(key, good, marker):
+    from fncache.store import envelope
+    version = int.from_bytes(good[4:6], "big") + 1
+    return good[:4] + version.to_bytes(2, "big") + good[6:]
+
+
+def _sealed_pickle(secret):
+    def make(key, good, marker):
+        from fncache.store import envelope
+        return envelope.seal(key, {"kind": "compiled"}, pickle.dumps(Planted(marker)), secret)
+    return make
+
+
+DAMAGE = {  # name -> (make(key, good bytes, marker path) -> bad bytes, reason counted)
+    "truncated": (lambda key, good, marker: good[:len(good) // 2], "bad-signature"),
+    "truncated-header": (lambda key, good, marker: good[:20], "corrupt"),
+    "byte-flipped": (lambda key, good, marker: good[:100] + bytes([good[100] ^ 1]) + good[101:],
+                     "bad-signature"),
+    "random-bytes": (lambda key, good, marker: os.urandom(len(good)), "corrupt"),
+    "bare-pickle": (lambda key, good, marker: pickle.dumps(Planted(marker)), "corrupt"),
+    "unsigned-pickle": (_sealed_pickle(None), "bad-signature"),
+    "wrong-key-pickle": (_sealed_pickle(b"not the team secret"), "bad-signature"),
+    "other-format": (_other_format, "version-mismatch"),
+}
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory):
+    """A cache directory holding the small graph's entry, signed with SECRET."""
+    directory = tmp_path_factory.mktemp("golden") / "cache"
+    result, _, _ = run_python(SMALL, env={"FNCACHE_DIR": str(directory), "FNCACHE_SECRET": SECRET,
+                                          "FNCACHE_REDIS_URL": ""})
+    return directory, result["key"]
+
+
+@pytest.mark.parametrize("variant", sorted(DAMAGE))
+def test_damaged_entry_on_disk_and_in_redis_is_one_warning_each_then_rebuilt(
+        variant, golden, tmp_path, redis_server):
+    source, key = golden
+    directory = tmp_path / "cache"
+    shutil.copytree(source, directory)
+    make, reason = DAMAGE[variant]
+    marker = str(tmp_path / "unpickled")
+    disk = diskcache.Cache(str(directory / "entries"))
+    bad = make(key, disk[key], marker)
+    disk[key] = bad
+    disk.close()
+    redis_server.client().set("fncache:e:" + key, b"R" + bad)
+    env = {"FNCACHE_DIR": str(directory), "FNCACHE_SECRET": SECRET,
+           "FNCACHE_REDIS_URL": redis_server.url}
+    result, _, _ = run_python(SMALL + CHECK_REPLACED, env=env)
+    assert not os.path.exists(marker)  # nothing unsigned was ever unpickled
+    assert result["value"] == result["value_after"] == 16.0
+    assert len(result["warnings"]) == 2, result["warnings"]  # one per damaged copy: disk, Redis
+    assert all("bad entry" in w for w in result["warnings"])
+    assert result["stats"]["rejected"] == {reason: 2}
+    assert result["stats"]["compiled"]["compiles"] == 1
+    assert result["replaced"] == ["disk", "redis"]
+    assert result["warnings_after"] == []  # the new entry loads from disk without complaint
+    assert result["stats_after"]["compiled"] == dict(result["stats_after"]["compiled"],
+                                                     compiles=1, hits=1)
+    status, report = verify_json(directory, env={"FNCACHE_SECRET": SECRET})
+    assert status == 0 and report["damaged"] == []
