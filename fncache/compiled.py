@@ -7,6 +7,7 @@ counted in the statistics.
 """
 import logging
 import os
+import sqlite3
 import sys
 import time
 
@@ -135,7 +136,10 @@ def _compile_and_store(cache, sig, inputs, outputs, kwargs):
             "compile_seconds": compile_seconds, "pid": os.getpid(),
             "graph": graphinfo.summary(fn, sig), "parts": dict(sig.parts)}
     if settings.miss_log:
-        misslog.record(cache, sig, info)
+        try:
+            misslog.record(cache, sig, info)
+        except (OSError, sqlite3.Error) as exc:
+            cache.index_failed(exc)
     # A pickled graph shrinks tenfold under zstd and reads back at 2 GB/s.
     header = dict(info, modules=modules.store(cache, module_paths))
     data = envelope.seal(sig.key, header, payload, settings.secret, compress_above=16 << 10)

@@ -204,3 +204,61 @@ def test_damaged_entry_on_disk_and_in_redis_is_one_warning_each_then_rebuilt(
                                                      compiles=1, hits=1)
     status, report = verify_json(directory, env={"FNCACHE_SECRET": SECRET})
     assert status == 0 and report["damaged"] == []
+
+
+# ---------------------------------------------------------------- disk full, read-only midway
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 3 MB tmpfs (root only); unmounted after the test."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: " + proc.stderr.strip())
+    yield mount
+    subprocess.run(["umount", "-l", str(mount / "cache")], capture_output=True, check=False)
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+MIDWAY = '''
+import subprocess, sys, warnings, numpy as np, theano.tensor as T
+warnings.simplefilter("always")
+fault, mount = sys.argv[1], sys.argv[2]
+fncache.configure(memory_limit="64MB")
+x = T.dvector("x")
+with warnings.catch_warnings(record=True) as caught:
+    before = fncache.function([x], (x ** 2).sum() + 11)            # stored on disk
+    @fncache.memoize(min_seconds=0)
+    def big(i):
+        return np.full(150_000, float(i))                         # 1.2 MB each
+    if fault == "readonly":  # a read-only bind mount over the directory (root ignores chmod)
+        directory = fncache._settings.directory
+        subprocess.run(["mount", "--bind", directory, directory], check=True)
+        subprocess.run(["mount", "-o", "remount,bind,ro", directory], check=True)
+    values = [float(big(i)[0]) for i in range(6)] + [float(big(i)[-1]) for i in range(6)]
+    after = fncache.function([x], (x ** 3).sum() + 11)             # compiled with the disk broken
+    again = fncache.function([x], (x ** 3).sum() + 11)             # served from memory
+result["values"] = values
+result["out"] = [float(before([1.0, 2.0])), float(after([1.0, 2.0])), float(again([1.0, 2.0]))]
+result["warnings"] = [str(c.message) for c in caught if issubclass(c.category, fncache.FncacheWarning)]
+result["stats"] = fncache.stats(session_only=True)
+'''
+
+
+@pytest.mark.parametrize("fault", ["full", "readonly"])
+def test_disk_full_or_read_only_midway_the_run_goes_on_with_one_warning(fault, small_fs):
+    directory = small_fs / "cache"
+    result, _, proc = run_python(MIDWAY, env={"FNCACHE_DIR": str(directory)},
+                                 args=(fault, str(small_fs)))
+    assert result["values"] == [float(i) for i in range(6)] * 2
+    assert result["out"] == [16.0, 20.0, 20.0]
+    assert len(result["warnings"]) == 1 and "disk tier failed" in result["warnings"][0], \
+        result["warnings"]
+    assert result["stats"]["memo"]["hits"] == 6  # the memory tier kept working
+    assert result["stats"]["compiled"] == dict(result["stats"]["compiled"], compiles=2, hits=1)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if fault == "readonly":
+        subprocess.run(["umount", str(directory)], check=True)
+    status, report = verify_json(directory)
+    assert status == 0 and report["damaged"] == [] and report["checked"] >= 1

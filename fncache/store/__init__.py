@@ -137,7 +137,17 @@ class Cache:
 
     # Entry records: what `fncache ls` shows without opening entries. JSON, never pickles.
     def record(self, key, info):
-        self.set_record(key, dict(info, created=time.time()))
+        """Record a new entry; best effort, since a full or read-only disk must not stop a run."""
+        try:
+            self.set_record(key, dict(info, created=time.time()))
+        except (OSError, sqlite3.Error) as exc:
+            self.index_failed(exc)
+
+    def index_failed(self, exc):
+        """The index could not be written: the run goes on; the tiers warn about the disk."""
+        _tell_once("index", self.directory, "fncache: cannot write the index of %s (%s: %s); "
+                   "carrying on without entry records" % (self.directory, type(exc).__name__,
+                                                          exc), warn=False)
 
     def set_record(self, key, record):
         """Write a whole record as given (imports keep the original times)."""
