@@ -262,3 +262,33 @@ def test_disk_full_or_read_only_midway_the_run_goes_on_with_one_warning(fault, s
         subprocess.run(["umount", str(directory)], check=True)
     status, report = verify_json(directory)
     assert status == 0 and report["damaged"] == [] and report["checked"] >= 1
+
+
+# ---------------------------------------------------------------- two format versions
+TWO_VERSIONS = '''
+import sys, warnings, numpy as np, theano.tensor as T
+import fncache.keys.env as env, fncache.store.envelope as envelope
+env.FORMAT_VERSION = envelope.FORMAT_VERSION = int(sys.argv[1])  # as a newer fncache would be
+env._static = None
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    x = T.dvector("x")
+    f = fncache.function([x], (x ** 2).sum() + 11)
+    @fncache.memoize(min_seconds=0)
+    def double(a):
+        return a * 2
+    result["values"] = [float(f([1.0, 2.0])), double(np.arange(3.0)).tolist()]
+result["warnings"] = [str(c.message) for c in caught if issubclass(c.category, fncache.FncacheWarning)]
+s = fncache.stats(session_only=True)
+result["counts"] = [s["compiled"]["compiles"], s["compiled"]["hits"], s["memo"]["hits"], s["rejected"]]
+'''
+
+
+def test_two_format_versions_share_a_directory_each_seeing_only_its_own(tmp_path):
+    env = {"FNCACHE_DIR": str(tmp_path / "cache")}
+    runs = [run_python(TWO_VERSIONS, env=env, args=(version,))[0] for version in "1212"]
+    for run in runs:
+        assert run["values"] == [16.0, [0.0, 2.0, 4.0]] and run["warnings"] == []
+    assert [r["counts"] for r in runs] == [[1, 0, 0, {}]] * 2 + [[0, 1, 1, {}]] * 2
+    status, report = verify_json(tmp_path / "cache")  # this fncache's format: 1
+    assert status == 0 and report["damaged"] == [] and report["other_version"] == 2
