@@ -292,3 +292,102 @@ def test_two_format_versions_share_a_directory_each_seeing_only_its_own(tmp_path
     assert [r["counts"] for r in runs] == [[1, 0, 0, {}]] * 2 + [[0, 1, 1, {}]] * 2
     status, report = verify_json(tmp_path / "cache")  # this fncache's format: 1
     assert status == 0 and report["damaged"] == [] and report["other_version"] == 2
+
+
+# ---------------------------------------------------------------- load
+LOAD = '''
+import random, sys, warnings, numpy as np, theano.tensor as T
+from fncache import counters
+from fncache.store import current
+warnings.simplefilter("error", fncache.FncacheWarning)  # a tier failure or bad entry fails the run
+ops, seed = int(sys.argv[1]), int(sys.argv[2])
+rng = random.Random(seed)
+
+@fncache.memoize(min_seconds=0)
+def work(i):
+    if i % 10 == 0:
+        return np.full(140_000, float(i))        # 1.1 MB: a separate, memory-mapped blob
+    return np.arange(i * 50.0) * 1.5 + i
+
+def expected(i):
+    return np.full(140_000, float(i)) if i % 10 == 0 else np.arange(i * 50.0) * 1.5 + i
+
+done = {"compiled": 0, "memo": 0, "wrong": 0}
+for _ in range(ops):
+    if rng.random() < 0.04:
+        if rng.random() < 0.5:
+            current().memory.clear()             # the next get goes to disk
+        k = rng.randrange(3)
+        x = T.dvector("x")
+        f = fncache.function([x], (x ** 2).sum() + 21 + k)
+        done["wrong"] += float(f([1.0, 2.0])) != 26.0 + k
+        done["compiled"] += 1
+    else:
+        i = rng.randrange(60)
+        done["wrong"] += not np.array_equal(work(i), expected(i))
+        done["memo"] += 1
+session = counters.session()
+result.update(done, errors={k: v for k, v in session.items()
+                            if k.endswith(".errors") or k.startswith("rejected.")},
+              compiles=fncache.stats(session_only=True)["compiled"]["compiles"],
+              memo_hits=fncache.stats(session_only=True)["memo"]["hits"])
+'''
+
+
+def test_eight_processes_mix_compile_and_memo_operations_on_one_directory(tmp_path):
+    env = dict(os.environ, FNCACHE_DIR=str(tmp_path / "cache"))
+    ops = 2000 * SOAK
+    procs = [subprocess.Popen([sys.executable, "-c", PRELUDE + textwrap.dedent(LOAD) + EPILOGUE,
+                               str(ops), str(seed)], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for seed in range(8)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=1800)
+        assert proc.returncode == 0, err[-3000:]
+        results.append(json.loads([l for l in out.splitlines() if l.startswith("RESULT ")][0][7:]))
+    for data in results:
+        r = data["result"]
+        assert r["errors"] == {} and r["wrong"] == 0
+        assert r["compiled"] + r["memo"] == ops
+    assert sum(d["result"]["compiles"] for d in results) == 3  # single flight: once per graph
+    assert sum(d["counts"]["optimize"] for d in results) == 3
+    assert sum(d["result"]["memo_hits"] for d in results) > 0
+    status, report = verify_json(tmp_path / "cache")
+    assert status == 0 and report["damaged"] == []
+
+
+# ---------------------------------------------------------------- memory tier under pressure
+PRESSURE = '''
+import gc, os, numpy as np
+from fncache.store import current
+LIMIT = 32 << 20
+fncache.configure(memory_limit=LIMIT, size_limit="48MB")
+
+def rss():
+    gc.collect()
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+@fncache.memoize(min_seconds=0)
+def chunk(i):
+    return np.full(1 << 18, float(i))             # 2 MB
+
+total = 0
+chunk(-1); chunk(-1)                              # imports, first store and a hit: the baseline
+base, peak = rss(), 0
+for i in range(160):                              # 320 MB through a 32 MB tier
+    total += chunk(i).nbytes
+    if i % 3 == 0:
+        total += chunk(i // 2).nbytes             # some hits too (from memory or from disk)
+    peak = max(peak, rss())
+result.update(base=base, peak=peak, end=rss(), total=total, held=current().memory.total_bytes)
+'''
+
+
+def test_memory_tier_stays_within_its_limit_while_ten_times_that_passes(tmp_path):
+    result, _, _ = run_python(PRESSURE, env={"FNCACHE_DIR": str(tmp_path / "cache")})
+    limit, slack = 32 << 20, 16 << 20
+    assert result["total"] >= 10 * limit and result["held"] <= limit
+    assert result["peak"] - result["base"] <= limit + slack, result
+    assert result["end"] - result["base"] <= limit + slack, result
