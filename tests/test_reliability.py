@@ -391,3 +391,94 @@ def test_memory_tier_stays_within_its_limit_while_ten_times_that_passes(tmp_path
     assert result["total"] >= 10 * limit and result["held"] <= limit
     assert result["peak"] - result["base"] <= limit + slack, result
     assert result["end"] - result["base"] <= limit + slack, result
+
+
+# ---------------------------------------------------------------- fuzzing the entry reader
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+FUZZ = settings(max_examples=150 * SOAK, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def reader(golden, tmp_path_factory):
+    """The golden entry's key, bytes and a loader for it (the whole load path), plus a
+    pickle entry that would create ``marker`` if it were ever unpickled."""
+    import fncache  # noqa: F401  (first: makes Theano importable)
+    import theano.tensor as T
+    from fncache import compiled
+    from fncache.keys.graph import signature
+    from fncache.store import envelope
+    directory, key = golden
+    x = T.dvector("x")
+    sig = signature([x], (x ** 2).sum() + 11)
+    assert sig.key == key
+    disk = diskcache.Cache(str(directory / "entries"))
+    good = disk[key]
+    disk.close()
+    marker = str(tmp_path_factory.mktemp("fuzz") / "unpickled")
+    planted = [envelope.seal(key, {"kind": "compiled"}, pickle.dumps(Planted(marker)), secret)
+               for secret in (None, b"someone else")]
+    return key, good, compiled._loader(sig, SECRET.encode()), planted, marker
+
+
+def _load(reader, data):
+    """What the whole read path makes of ``data``: (value, warnings)."""
+    import warnings
+    from fncache.store.memory import MemoryStore
+    from fncache.store.tiered import FncacheWarning, TieredStore
+    key, _, load, _, _ = reader
+    tier = MemoryStore()
+    tier.put(key, data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value, _ = TieredStore([tier]).get(key, load)
+    return value, [w for w in caught if issubclass(w.category, FncacheWarning)]
+
+
+@FUZZ
+@given(st.binary(max_size=4096), st.booleans())
+def test_fuzz_random_bytes_are_a_clean_rejection(reader, data, with_magic):
+    from fncache.errors import EntryRejected
+    from fncache.store import envelope
+    key, good, _, _, _ = reader
+    if with_magic:
+        data = good[:6] + data  # get past the marker and version checks
+    with pytest.raises(EntryRejected):
+        envelope.open_envelope(key, data, SECRET.encode())
+    value, caught = _load(reader, data)
+    assert value is None and len(caught) == 1
+
+
+def _mutate(data, draw_ops):
+    data = bytearray(data)
+    for kind, where, byte in draw_ops:
+        where = where % (len(data) + 1)
+        if kind == "flip" and where < len(data):
+            data[where] ^= byte or 1
+        elif kind == "insert":
+            data[where:where] = bytes([byte])
+        elif kind == "delete":
+            del data[where:where + byte % 8 + 1]
+        elif kind == "truncate":
+            del data[where:]
+    return bytes(data)
+
+
+MUTATIONS = st.lists(st.tuples(st.sampled_from(["flip", "insert", "delete", "truncate"]),
+                               st.integers(0, 1 << 20), st.integers(0, 255)), max_size=4)
+
+
+@FUZZ
+@given(MUTATIONS, st.integers(0, 2))
+def test_fuzz_mutated_entries_load_only_when_intact_and_never_run_unsigned_code(
+        reader, ops, which):
+    key, good, _, planted, marker = reader
+    source = good if which == 2 else planted[which]
+    data = _mutate(source, ops)
+    value, caught = _load(reader, data)
+    assert not os.path.exists(marker)
+    if data == good:
+        assert value is not None and float(value([1.0, 2.0])) == 16.0 and caught == []
+    else:
+        assert value is None and len(caught) == 1
