@@ -4,7 +4,7 @@ __version__ = "0.1.0"
 from fncache import compat  # noqa: F401  (makes Theano work on this Python first)
 from fncache.api import cached_function, configure, function, install, uninstall  # noqa: E402
 from fncache.config import ConfigError, settings as _settings  # noqa: E402
-from fncache.errors import FncacheError, UnknownKeyError  # noqa: E402
+from fncache.errors import FncacheError, FncacheTypeError, FncacheValueError, UnknownKeyError  # noqa: E402,E501
 from fncache.keys.explain import explain  # noqa: E402
 from fncache.keys.values import UnhashableValue  # noqa: E402
 from fncache.memo import MemoizeError, clear, memoize  # noqa: E402
@@ -22,7 +22,7 @@ def graph_key(inputs, outputs, updates=None, givens=None, mode=None, **theano_fu
 
 
 __all__ = ["function", "cached_function", "memoize", "clear", "graph_key", "explain", "install",
-           "uninstall", "configure", "stats", "profile", "ConfigError", "FncacheError", "FncacheWarning",
+           "uninstall", "configure", "stats", "profile", "ConfigError", "FncacheError", "FncacheTypeError", "FncacheValueError", "FncacheWarning",
            "MemoizeError", "UnhashableValue", "UnkeyableGraph", "UnknownKeyError"]
 
 import os as _os  # noqa: E402

@@ -10,6 +10,7 @@ import theano.tensor as T
 
 from fncache import compiled, memo
 from fncache.config import settings
+from fncache.errors import FncacheTypeError
 
 _THEANO_FUNCTION_KWARGS = ("mode", "updates", "givens", "no_default_updates", "accept_inplace",
                            "name", "rebuild_strict", "allow_input_downcast", "profile",
@@ -61,7 +62,7 @@ def _type_of_argument(value, position, name):
     """The Theano type a call argument asks for: dtype and ndim, like a JIT."""
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biufc":
-            raise TypeError("argument %d (%s): arrays of dtype %s cannot be Theano inputs"
+            raise FncacheTypeError("argument %d (%s): arrays of dtype %s cannot be Theano inputs"
                             % (position, name, value.dtype))
         return T.TensorType(value.dtype.name, (False,) * value.ndim)
     if isinstance(value, np.generic):
@@ -74,7 +75,7 @@ def _type_of_argument(value, position, name):
         return T.TensorType(theano.config.floatX, ())
     if isinstance(value, (list, tuple)):
         return _type_of_argument(np.asarray(value), position, name)
-    raise TypeError("argument %d (%s): %s values cannot be Theano inputs; pass arrays or scalars"
+    raise FncacheTypeError("argument %d (%s): %s values cannot be Theano inputs; pass arrays or scalars"
                     % (position, name, type(value).__name__))
 
 
@@ -112,9 +113,9 @@ class CachedFunction:
     def __init__(self, builder, inputs=None, memoize=False, **theano_kwargs):
         unknown = set(theano_kwargs) - set(_THEANO_FUNCTION_KWARGS)
         if unknown:
-            raise TypeError("cached_function got unknown arguments: %s" % ", ".join(sorted(unknown)))
+            raise FncacheTypeError("cached_function got unknown arguments: %s" % ", ".join(sorted(unknown)))
         if "updates" in theano_kwargs:
-            raise TypeError("cached_function: return updates from the builder instead")
+            raise FncacheTypeError("cached_function: return updates from the builder instead")
         self.builder = builder
         self.memo_options = memo.Options.from_argument(memoize)
         self.theano_kwargs = theano_kwargs
@@ -122,7 +123,7 @@ class CachedFunction:
         self.declared_types = None
         if inputs is not None:
             if len(inputs) != len(self.parameter_names):
-                raise TypeError("cached_function: %d input types for %d builder parameters"
+                raise FncacheTypeError("cached_function: %d input types for %d builder parameters"
                                 % (len(inputs), len(self.parameter_names)))
             self.declared_types = [t.type if isinstance(t, theano.Variable) else t for t in inputs]
         self.specializations = {}
@@ -147,7 +148,7 @@ class CachedFunction:
 
     def _specialize(self, key, args):
         if len(args) != len(self.parameter_names):
-            raise TypeError("%s() takes %d arguments, got %d"
+            raise FncacheTypeError("%s() takes %d arguments, got %d"
                             % (self.__name__, len(self.parameter_names), len(args)))
         with self._lock:
             fn = self.specializations.get(key)
@@ -165,7 +166,7 @@ def cached_function(builder=None, *, inputs=None, memoize=False, **theano_kwargs
     if builder is None:
         return lambda b: CachedFunction(b, inputs=inputs, memoize=memoize, **theano_kwargs)
     if not callable(builder):
-        raise TypeError("cached_function decorates a function that builds a Theano graph, not %s"
+        raise FncacheTypeError("cached_function decorates a function that builds a Theano graph, not %s"
                         % type(builder).__name__)
     return CachedFunction(builder, inputs=inputs, memoize=memoize, **theano_kwargs)
 

@@ -12,11 +12,13 @@ import sys
 import time
 
 import theano
+from theano.compile.function_module import UnusedInputError
+from theano.gof.fg import MissingInputError
 
 from fncache import counters, graphinfo, misslog, modules, profiling, serialize, thunks
 from fncache.config import settings
 from fncache.errors import EntryRejected
-from fncache.keys.graph import UnkeyableGraph, signature
+from fncache.keys.graph import BadCall, UnkeyableGraph, signature
 from fncache.store import current, envelope, locks
 
 _log = logging.getLogger("fncache")
@@ -26,14 +28,22 @@ KIND = "compiled"
 theano_function = sys.modules["theano.compile.function"].function
 
 
+def _theano(inputs, outputs, kwargs):
+    """theano.function, with the caller's graph mistakes said plainly as BadCall."""
+    try:
+        return theano_function(inputs, outputs, **kwargs)
+    except (UnusedInputError, MissingInputError) as exc:
+        raise BadCall("%s: %s" % (type(exc).__name__, exc)) from None
+
+
 def _compile(inputs, outputs, kwargs):
     with thunks.recording():
-        return theano_function(inputs, outputs, **kwargs)
+        return _theano(inputs, outputs, kwargs)
 
 
 def _uncacheable(reason, inputs, outputs, kwargs):
     counters.count("uncacheable." + reason)
-    return theano_function(inputs, outputs, **kwargs)
+    return _theano(inputs, outputs, kwargs)
 
 
 def _where():
@@ -82,6 +92,8 @@ def function(inputs, outputs=None, **kwargs):
     key_started = time.perf_counter()
     try:
         sig = signature(inputs, outputs, **kwargs)
+    except BadCall:
+        raise  # Theano would reject the call too: say what is wrong, from here
     except UnkeyableGraph as exc:
         _log.info("fncache: compiling without cache: %s", exc)
         return _uncacheable("unkeyable", inputs, outputs, kwargs)

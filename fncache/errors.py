@@ -13,6 +13,10 @@ class FncacheTypeError(FncacheError, TypeError):
     """An argument of the wrong type or number was passed to an fncache function."""
 
 
+class FncacheValueError(FncacheError, ValueError):
+    """An argument has the right type but a value fncache cannot use."""
+
+
 class UnknownKeyError(FncacheError, KeyError):
     """No entry (or no record of a key) matches what was asked for."""
 

@@ -10,7 +10,7 @@ import fnmatch
 import time
 
 from fncache import misslog
-from fncache.errors import EntryRejected, FncacheError, UnknownKeyError
+from fncache.errors import EntryRejected, FncacheError, FncacheValueError, UnknownKeyError
 from fncache.store import blob_intact, envelope, is_blob
 
 _FIELDS = ("kind", "name", "where", "compile_seconds", "graph", "parts")
@@ -74,7 +74,7 @@ SORTS = {
 def entries(cache, sort="size", name=None):
     """Every entry on the local disk tier, as dicts (see ``entry``), sorted."""
     if sort not in SORTS:
-        raise ValueError("sort must be one of %s, not %r" % (", ".join(SORTS), sort))
+        raise FncacheValueError("sort must be one of %s, not %r" % (", ".join(SORTS), sort))
     records = dict(cache.records())
     found = []
     for key in entry_keys(cache):
@@ -167,7 +167,7 @@ def prune(cache, max_size=None, older_than=None, unused_for=None, dry_run=False,
     seconds, then the least recently used until the disk tier holds at most
     ``max_size`` bytes. Returns ``{"removed": [entries], "freed", "kept", "bytes"}``."""
     if max_size is None and older_than is None and unused_for is None:
-        raise ValueError("prune needs --max-size, --older-than or --unused-for")
+        raise FncacheValueError("prune needs --max-size, --older-than or --unused-for")
     if not dry_run:
         _writable(cache)
     now = time.time() if now is None else now

@@ -26,7 +26,7 @@ import xxhash
 
 from fncache import counters
 from fncache.config import settings
-from fncache.errors import EntryRejected, FncacheError
+from fncache.errors import EntryRejected, FncacheError, FncacheTypeError
 from fncache.keys import code as codekeys
 from fncache.keys import env as keys_env
 from fncache.keys.values import UnhashableValue, ValueHasher
@@ -406,7 +406,10 @@ class MemoizedFunction(_Memoized):
     def _normalize(self, args, kwargs):
         if not kwargs and len(args) == self._plain_arity:
             return args, kwargs
-        bound = self.signature.bind(*args, **kwargs)  # f(1, b=2) and f(1, 2) are one call
+        try:
+            bound = self.signature.bind(*args, **kwargs)  # f(1, b=2) and f(1, 2) are one call
+        except TypeError as exc:  # the call the function itself would refuse
+            raise FncacheTypeError("%s(): %s" % (self.name, exc)) from None
         bound.apply_defaults()
         return bound.args, bound.kwargs
 

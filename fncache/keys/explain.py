@@ -17,7 +17,7 @@ import re
 import sys
 import threading
 
-from fncache.errors import UnknownKeyError
+from fncache.errors import FncacheTypeError, UnknownKeyError
 
 #: How many keys the in-process registry remembers...
 MAX_ENTRIES = 128
@@ -55,7 +55,7 @@ def register(sig_or_key, parts=None, details=None):
     else:
         key = sig_or_key
         if not isinstance(key, str) or parts is None:
-            raise TypeError("register(key, parts, details) needs a key string and its parts")
+            raise FncacheTypeError("register(key, parts, details) needs a key string and its parts")
         parts = dict(parts)
     global _nodes
     weight = _weight(details)
@@ -104,7 +104,7 @@ def _resolve(x):
     if isinstance(getattr(x, "specializations", None), dict):  # a @cached_function
         compiled = list(x.specializations.values())
         if len(compiled) != 1:
-            raise TypeError("explain() needs one compiled function; %s has compiled %d "
+            raise FncacheTypeError("explain() needs one compiled function; %s has compiled %d "
                             "signatures: pass one of its .specializations values"
                             % (getattr(x, "__name__", "this cached_function"), len(compiled)))
         x = compiled[0]
@@ -119,8 +119,8 @@ def _resolve(x):
     elif isinstance(x, (tuple, list)) and len(x) == 2:
         sig = signature(x[0], x[1])
     else:
-        raise TypeError("explain() takes GraphSignatures, keys, (inputs, outputs) tuples or "
-                        "functions fncache compiled, got %s" % type(x).__name__)
+        raise FncacheTypeError("explain() takes GraphSignatures, keys, (inputs, outputs) tuples "
+                               "or functions fncache compiled, got %s" % type(x).__name__)
     return sig.key, sig.parts, sig.details
 
 

@@ -47,6 +47,7 @@ import xxhash
 
 import fncache.compat  # noqa: F401  (Theano must be patched before we import it)
 import theano
+from fncache.errors import FncacheError, FncacheTypeError
 from theano.compile import mode as _theano_mode
 from theano.compile.io import In, SymbolicInput, SymbolicOutput
 from theano.compile.sharedvalue import SharedVariable
@@ -79,12 +80,14 @@ _FUNCTION_KWARGS = frozenset([
     "allow_input_downcast", "profile", "on_unused_input"])
 
 
-class UnkeyableGraph(ValueError):
-    """The call cannot be fingerprinted safely; compile it without the cache.
+class UnkeyableGraph(FncacheError, ValueError):
+    """The call cannot be fingerprinted safely; compile it without the cache."""
 
-    Also raised for calls ``theano.function`` itself would reject, so that
-    the caller's fallback to ``theano.function`` shows Theano's own error.
-    """
+
+class BadCall(UnkeyableGraph, FncacheTypeError):
+    """A call ``theano.function`` itself would reject (inputs not a list, an output
+    that is no Variable, ...): raised at once, saying what is wrong, instead of a
+    Theano traceback from deep inside the compile."""
 
 
 class _Unfit(Exception):
@@ -1126,18 +1129,18 @@ def _pairs(value, what):
     try:
         items = list(value)
     except TypeError:
-        raise UnkeyableGraph("%s must be a dict or a list of pairs, got %s"
-                             % (what, type(value).__name__))
+        raise BadCall("%s must be a dict or a list of pairs, got %s"
+                      % (what, type(value).__name__)) from None
     pairs = []
     for item in items:
         if isinstance(item, Variable):
-            raise UnkeyableGraph("%s must be an OrderedDict/dict or a list of (variable, "
-                                 "expression) pairs, got a flat list" % what)
+            raise BadCall("%s must be an OrderedDict/dict or a list of (variable, "
+                          "expression) pairs, got a flat list" % what)
         try:
             a, b = item
         except (TypeError, ValueError):
-            raise UnkeyableGraph("%s must hold (variable, expression) pairs, got %r"
-                                 % (what, type(item).__name__))
+            raise BadCall("%s must hold (variable, expression) pairs, got %r"
+                          % (what, type(item).__name__)) from None
         pairs.append((a, b))
     return pairs
 
@@ -1160,18 +1163,18 @@ class _Signer(object):
     def _parse(self, inputs, outputs, updates, givens, mode):
         kw = self.kw
         if not isinstance(inputs, (list, tuple)):
-            raise UnkeyableGraph("inputs of a Theano function must be a list, even for a "
-                                 "single input (got %s)" % type(inputs).__name__)
+            raise BadCall("inputs of a Theano function must be a list, even for a "
+                          "single input (got %s)" % type(inputs).__name__)
         ndu = kw.get("no_default_updates", False)
         if not isinstance(ndu, (bool, list)):
-            raise UnkeyableGraph("no_default_updates must be a bool or a list")
+            raise BadCall("no_default_updates must be a bool or a list")
         self.no_default_updates = ndu
         allow_downcast = kw.get("allow_input_downcast")
         self.in_specs = []
         for k, param in enumerate(inputs):
             if isinstance(param, (list, tuple)):
-                raise UnkeyableGraph("input %d is a list/tuple: Theano's old-style tuple "
-                                     "inputs are not supported by the cache" % k)
+                raise BadCall("input %d is a list/tuple: Theano's old-style tuple "
+                              "inputs are not supported by the cache" % k)
             if isinstance(param, In):
                 spec = param
             elif isinstance(param, SymbolicInput):
@@ -1179,22 +1182,22 @@ class _Signer(object):
             elif isinstance(param, Variable):
                 spec = In(param, strict=False, allow_downcast=allow_downcast)
             else:
-                raise UnkeyableGraph("input %d is a %s, not a Variable or theano.In"
-                                     % (k, type(param).__name__))
+                raise BadCall("input %d is a %s, not a Variable or theano.In"
+                              % (k, type(param).__name__))
             var = spec.variable
             if isinstance(var, Constant):
-                raise UnkeyableGraph("input %d is a Constant; constants are not allowed "
-                                     "in the inputs list" % k)
+                raise BadCall("input %d is a Constant; constants are not allowed "
+                              "in the inputs list" % k)
             if isinstance(var, SharedVariable):
-                raise UnkeyableGraph("input %d is a shared variable; Theano does not allow "
-                                     "shared variables as explicit inputs (use givens)" % k)
+                raise BadCall("input %d is a shared variable; Theano does not allow "
+                              "shared variables as explicit inputs (use givens)" % k)
             self.in_specs.append(spec)
         self.input_vars = [s.variable for s in self.in_specs]
         seen = {}
         for k, var in enumerate(self.input_vars):
             if var in seen:
-                raise UnkeyableGraph("variable %s is used twice in inputs (indices %d and %d)"
-                                     % (var, seen[var], k))
+                raise BadCall("variable %s is used twice in inputs (indices %d and %d)"
+                              % (var, seen[var], k))
             seen[var] = k
 
         # outputs
@@ -1202,7 +1205,7 @@ class _Signer(object):
             self.out_container, self.out_keys, items = "none", None, []
         elif isinstance(outputs, dict):
             if not all(isinstance(k, str) for k in outputs):
-                raise UnkeyableGraph("output dict keys must be strings")
+                raise BadCall("output dict keys must be strings")
             ordered = sorted(outputs.items(), key=lambda kv: kv[0])  # as theano does
             self.out_container = "dict"
             self.out_keys = tuple(k for k, _ in ordered)
@@ -1218,8 +1221,8 @@ class _Signer(object):
             elif isinstance(item, Variable):
                 self.out_items.append((item, False))
             else:
-                raise UnkeyableGraph("output %d must be a theano Variable or Out instance, "
-                                     "got %s" % (k, type(item).__name__))
+                raise BadCall("output %d must be a theano Variable or Out instance, "
+                              "got %s" % (k, type(item).__name__))
 
         self.updates = _pairs(updates, "updates")
         self.givens = _pairs(givens, "givens")
@@ -1227,23 +1230,23 @@ class _Signer(object):
         origs = set()
         for orig, repl in self.givens:
             if orig in origs:
-                raise UnkeyableGraph("givens replaces %s twice" % (orig,))
+                raise BadCall("givens replaces %s twice" % (orig,))
             origs.add(orig)
             if not isinstance(orig, Variable):
-                raise UnkeyableGraph("givens keys must be Variables, got %s"
-                                     % type(orig).__name__)
+                raise BadCall("givens keys must be Variables, got %s"
+                              % type(orig).__name__)
             if not isinstance(repl, Variable):
                 raise UnkeyableGraph(
                     "givens replacement for %s is a %s, not a Variable; Theano would wrap "
                     "it in a new shared variable, which the cache cannot rebind"
                     % (orig, type(repl).__name__))
             if orig in input_set:
-                raise UnkeyableGraph("givens replaces %s, which is an input of the function "
-                                     "(Theano forbids this)" % orig)
+                raise BadCall("givens replaces %s, which is an input of the function "
+                              "(Theano forbids this)" % orig)
         try:
             self.mode = _theano_mode.get_mode(mode)
         except Exception as exc:  # e.g. an unknown mode name: let Theano say it
-            raise UnkeyableGraph("mode %r cannot be resolved: %s" % (mode, exc))
+            raise BadCall("mode %r cannot be resolved: %s" % (mode, exc)) from None
 
     # -- shared variables ----------------------------------------------------
     def _register_shared(self, var):
@@ -1295,15 +1298,15 @@ class _Signer(object):
         # 2. explicit updates are registered before the outputs are walked
         for target, expr in self.updates:
             if not isinstance(target, SharedVariable):
-                raise UnkeyableGraph("update target must be a SharedVariable, got %s" % target)
+                raise BadCall("update target must be a SharedVariable, got %s" % target)
             if target in self.update_d:
-                raise UnkeyableGraph("shared variable %s already has an update expression"
-                                     % target)
+                raise BadCall("shared variable %s already has an update expression"
+                              % target)
             try:
                 expr = target.type.filter_variable(expr, allow_convert=False)
             except TypeError as exc:
-                raise UnkeyableGraph("an update must have the same type as the shared "
-                                     "variable %s: %s" % (target, exc))
+                raise BadCall("an update must have the same type as the shared "
+                              "variable %s: %s" % (target, exc)) from None
             self.update_d[target] = expr
             self.update_kind[target] = "explicit"
             self.update_expr.append((target, expr))
@@ -1572,6 +1575,6 @@ def signature(inputs, outputs=None, updates=None, givens=None, mode=None, **kwar
     """
     unknown = sorted(set(kwargs) - _FUNCTION_KWARGS)
     if unknown:
-        raise TypeError("signature() got unexpected keyword argument(s): %s"
+        raise FncacheTypeError("unexpected keyword argument(s): %s"
                         % ", ".join(unknown))
     return _Signer(inputs, outputs, updates, givens, mode, kwargs).run()

@@ -80,6 +80,11 @@ import struct
 import numpy as np
 import xxhash
 
+if __name__.startswith("fncache."):  # part of the package: fncache's own error type
+    from fncache.errors import FncacheTypeError as _TypeError
+else:  # loaded on its own by file (no package, so no Theano import): a plain TypeError
+    _TypeError = TypeError
+
 __all__ = ["hash_values", "ValueHasher", "UnhashableValue", "CHUNK_BYTES"]
 
 #: Largest scratch copy made while hashing a non-C-contiguous array.
@@ -108,7 +113,7 @@ _uint8 = np.uint8
 _bytearray_iadd = bytearray.__iadd__
 
 
-class UnhashableValue(TypeError):
+class UnhashableValue(_TypeError):
     """A value (or something nested inside it) has no canonical encoding.
 
     ``str(exc)`` names where the value sits, e.g. ``"argument 2 -> dict key
