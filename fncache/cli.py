@@ -117,6 +117,9 @@ def _progress(total, what, unit="entry", unit_scale=False):
               help="Cache directory (default: $FNCACHE_DIR or ~/.cache/fncache).")
 def main(directory):
     """fncache: compiled-function cache for Theano."""
+    from fncache.config import settings
+    if settings.env_errors:  # a program carries on with defaults; a person asked about this cache
+        raise click.ClickException("; ".join(settings.env_errors))
     if directory:
         os.environ["FNCACHE_DIR"] = directory  # for the processes we start
         from fncache.config import settings

@@ -16,8 +16,9 @@ FNCACHE_MISS_LOG   1: remember the last compile misses (key parts) for `fncache 
 import os
 import re
 import urllib.parse
+import warnings
 
-from fncache.errors import ConfigError
+from fncache.errors import ConfigError, FncacheWarning
 
 _UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9,
           "T": 1e12, "TB": 1e12, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
@@ -80,25 +81,39 @@ class Settings:
         self.reset()
 
     def reset(self):
+        """Read the environment. A bad value is a warning naming the variable, and that
+        setting keeps its default: a training run never dies for a cache setting
+        (``configure()`` raises ConfigError instead, and the fncache command exits)."""
+        self.env_errors = []
+        env = self._env
         self.directory = os.path.expanduser(
             os.environ.get("FNCACHE_DIR") or os.path.join("~", ".cache", "fncache"))
-        self.redis_url = _redis_url(os.environ.get("FNCACHE_REDIS_URL") or None)
-        self.redis_prefix = _redis_prefix(os.environ.get("FNCACHE_REDIS_PREFIX", "fncache:"))
-        self.redis_ttl = parse_seconds(os.environ.get("FNCACHE_REDIS_TTL", "30d"), "FNCACHE_REDIS_TTL")
+        self.redis_url = env(lambda: _redis_url(os.environ.get("FNCACHE_REDIS_URL") or None), None)
+        self.redis_prefix = env(lambda: _redis_prefix(os.environ.get("FNCACHE_REDIS_PREFIX",
+                                                                     "fncache:")), "fncache:")
+        self.redis_ttl = env(lambda: parse_seconds(os.environ.get("FNCACHE_REDIS_TTL", "30d"),
+                                                   "FNCACHE_REDIS_TTL"), 30 * 86400)
         self.redis_compress = os.environ.get("FNCACHE_REDIS_COMPRESS", "1").strip().lower() not in (
             "0", "false", "no", "off")
-        self.secret = _read_secret()
+        self.secret = env(_read_secret, None)
         self.readonly = _flag("FNCACHE_READONLY")
         self.disabled = _flag("FNCACHE_DISABLE")
         self.miss_log = _flag("FNCACHE_MISS_LOG")
-        self.size_limit = parse_size(os.environ.get("FNCACHE_SIZE_LIMIT", "10GB"), "FNCACHE_SIZE_LIMIT")
-        self.memory_limit = parse_size(os.environ.get("FNCACHE_MEMORY_LIMIT", "256MB"),
-                                       "FNCACHE_MEMORY_LIMIT")
+        self.size_limit = env(lambda: parse_size(os.environ.get("FNCACHE_SIZE_LIMIT", "10GB"),
+                                                 "FNCACHE_SIZE_LIMIT"), 10 ** 10)
+        self.memory_limit = env(lambda: parse_size(os.environ.get("FNCACHE_MEMORY_LIMIT", "256MB"),
+                                                   "FNCACHE_MEMORY_LIMIT"), 256 * 10 ** 6)
         self.wait_timeout = 600.0  # seconds to wait for another process's compile of the same key
+        self.redis_timeout = env(_redis_timeout_from_env, 0.5)
+        for message in self.env_errors:
+            warnings.warn("fncache: %s; using the default" % message, FncacheWarning, stacklevel=2)
+
+    def _env(self, read, default):
         try:
-            self.redis_timeout = _positive_seconds(float(os.environ.get("FNCACHE_REDIS_TIMEOUT", "0.5")))
-        except ValueError as exc:
-            raise ConfigError("FNCACHE_REDIS_TIMEOUT: %s" % exc) from None
+            return read()
+        except ConfigError as exc:
+            self.env_errors.append(str(exc))
+            return default
 
     def update(self, **changes):
         unknown = set(changes) - set(_CONFIGURABLE)
@@ -110,6 +125,13 @@ class Settings:
                 self.secret = None if value is None else read_secret_file(str(value))
             else:
                 setattr(self, name, _CONFIGURABLE[name](value))
+
+
+def _redis_timeout_from_env():
+    try:
+        return _positive_seconds(float(os.environ.get("FNCACHE_REDIS_TIMEOUT", "0.5")))
+    except (ValueError, ConfigError) as exc:
+        raise ConfigError("FNCACHE_REDIS_TIMEOUT: %s" % exc) from None
 
 
 def _read_secret():

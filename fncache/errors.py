@@ -33,3 +33,7 @@ class EntryRejected(FncacheError):
     def __init__(self, reason, message):
         super().__init__(message)
         self.reason = reason
+
+
+class FncacheWarning(UserWarning):
+    """A cache tier, entry or setting had a problem; fncache carried on without it."""

@@ -730,7 +730,7 @@ class _Keyer(object):
         except _Unfit as exc:
             if _is_theano_object(obj):
                 return self.object_fp(obj)
-            raise self.unkeyable(str(exc.args[0]))
+            raise self.unkeyable(str(exc.args[0])) from None
 
     def inline_const_fp(self, const):
         return ("cv", self.type_fp(const.type), self.const_value_fp(const))
@@ -739,14 +739,14 @@ class _Keyer(object):
         try:
             return _value_fp_plain(const.data)
         except _Unfit as exc:
-            raise self.unkeyable("constant %s: %s" % (const, exc.args[0]))
+            raise self.unkeyable("constant %s: %s" % (const, exc.args[0])) from None
 
     def _prop(self, obj, name):
         try:
             return getattr(obj, name)
         except AttributeError:
             raise self.unkeyable("__props__ names %r but the object has no such attribute"
-                                 % name)
+                                 % name) from None
 
     def _class(self, cls):
         result = self.cls_memo.get(cls)
@@ -754,7 +754,7 @@ class _Keyer(object):
             try:
                 result = _class_fp(cls)
             except _Unfit as exc:
-                raise self.unkeyable(str(exc.args[0]))
+                raise self.unkeyable(str(exc.args[0])) from None
             self.cls_memo[cls] = result
         return result
 
@@ -764,7 +764,7 @@ class _Keyer(object):
         try:
             state = vars(obj)
         except TypeError:
-            raise self.unkeyable("%s has no __dict__ to fingerprint" % label)
+            raise self.unkeyable("%s has no __dict__ to fingerprint" % label) from None
         pairs = []
         for name in sorted(state):
             if name in excluded:

@@ -13,14 +13,12 @@ import time
 import warnings
 
 from fncache import counters
-from fncache.errors import EntryRejected
+from fncache.errors import EntryRejected, FncacheWarning  # noqa: F401  (its old home)
 
 _log = logging.getLogger("fncache.store")
 RETRY_AFTER = 5.0  # seconds a failed tier is skipped before it is tried again
 
 
-class FncacheWarning(UserWarning):
-    """A cache tier or entry had a problem; fncache carried on without it."""
 
 
 class TieredStore:
