@@ -360,9 +360,11 @@ def verify_command(fix, as_json):
             click.echo(_table(["key", "problem", "detail"],
                               [[d["key"][:16], d["reason"], d["message"]]
                                for d in report["damaged"]], left=(0, 1, 2)))
-        click.echo("%d entries checked: %d ok, %d damaged%s; %d stale records%s"
+        click.echo("%d entries checked: %d ok, %d damaged%s%s; %d stale records%s"
                    % (report["checked"], report["ok"], len(report["damaged"]),
                       " (%d removed)" % report["removed"] if fix else "",
+                      ", %d of another fncache format (kept)" % report["other_version"]
+                      if report["other_version"] else "",
                       report["stale_records"], " removed" if fix and report["stale_records"]
                       else ""))
     if report["damaged"]:

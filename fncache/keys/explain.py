@@ -105,8 +105,8 @@ def _resolve(x):
         compiled = list(x.specializations.values())
         if len(compiled) != 1:
             raise FncacheTypeError("explain() needs one compiled function; %s has compiled %d "
-                            "signatures: pass one of its .specializations values"
-                            % (getattr(x, "__name__", "this cached_function"), len(compiled)))
+                                   "signatures: pass one of its .specializations values"
+                                   % (getattr(x, "__name__", "this cached_function"), len(compiled)))
         x = compiled[0]
     if isinstance(getattr(x, "fncache_key", None), str):  # a function from fncache.function
         x = x.fncache_key
