@@ -482,3 +482,36 @@ def test_fuzz_mutated_entries_load_only_when_intact_and_never_run_unsigned_code(
         assert value is not None and float(value([1.0, 2.0])) == 16.0 and caught == []
     else:
         assert value is None and len(caught) == 1
+
+
+# ---------------------------------------------------------------- compiledir deleted
+COMPILEDIR_GONE = '''
+import shutil, sys, theano.tensor as T
+from fncache.store import current
+x = T.dvector("x")
+graphs = lambda: [T.exp(x).sum() * 3, T.tanh(x).sum() * 3]
+if sys.argv[1] == "first":
+    result["compiled"] = [float(fncache.function([x], g)([0.0, 1.0])) for g in graphs()]
+    shutil.rmtree(theano.config.base_compiledir)          # the whole compiledir, while we run
+    current().memory.clear()
+result["loaded"] = [float(fncache.function([x], g)([0.0, 1.0])) for g in graphs()]  # modules gone
+result["stats"] = fncache.stats(session_only=True)["compiled"]
+'''
+
+
+def test_compiledir_deleted_while_running_then_a_new_process_loads(tmp_path):
+    """Loads in the running process and in a new one rebuild the modules. (A new compile
+    in the process whose compiledir vanished fails inside Theano, as it does without fncache.)"""
+    from conftest import COMPILEDIR
+    compiledir = tmp_path / "compiledir"
+    shutil.copytree(COMPILEDIR, compiledir, ignore=shutil.ignore_patterns("lock_dir"))
+    flags = [f for f in os.environ["THEANO_FLAGS"].split(",")
+             if not f.startswith("base_compiledir=")]
+    env = {"FNCACHE_DIR": str(tmp_path / "cache"),
+           "THEANO_FLAGS": ",".join(flags + ["base_compiledir=%s" % compiledir])}
+    first, _, _ = run_python(COMPILEDIR_GONE, env=env, args=("first",))
+    second, counts, _ = run_python(COMPILEDIR_GONE, env=env, args=("second",))
+    assert first["compiled"] == first["loaded"] == second["loaded"]
+    assert first["stats"] == dict(first["stats"], compiles=2, hits=2)
+    assert second["stats"] == dict(second["stats"], compiles=0, hits=2)
+    assert counts["optimize"] == 0 and counts["gcc"] > 0  # modules rebuilt, graph not re-optimized
