@@ -17,12 +17,12 @@ import textwrap
 
 import diskcache
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from helpers import EPILOGUE, PRELUDE, run_python
 
 SOAK = 10 if os.environ.get("FNCACHE_SOAK") else 1
 SECRET = "reliability-secret"
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def fncache_cli(directory, *args, env=None):
@@ -142,7 +142,7 @@ class Planted:
 
 
 def _other_format(key, good, marker):
-    from fncache.store import envelope
+    """The same entry under the next format number (the MAC does not cover it)."""
     version = int.from_bytes(good[4:6], "big") + 1
     return good[:4] + version.to_bytes(2, "big") + good[6:]
 
@@ -248,6 +248,9 @@ result["stats"] = fncache.stats(session_only=True)
 
 @pytest.mark.parametrize("fault", ["full", "readonly"])
 def test_disk_full_or_read_only_midway_the_run_goes_on_with_one_warning(fault, small_fs):
+    """A 3 MB filesystem fills up under large memo results; or a read-only bind mount is put
+    over the directory mid-run (files already open stay writable, as after a chmod; new
+    files cannot be made). Either way: one warning, memory keeps serving, nothing torn."""
     directory = small_fs / "cache"
     result, _, proc = run_python(MIDWAY, env={"FNCACHE_DIR": str(directory)},
                                  args=(fault, str(small_fs)))
@@ -394,8 +397,6 @@ def test_memory_tier_stays_within_its_limit_while_ten_times_that_passes(tmp_path
 
 
 # ---------------------------------------------------------------- fuzzing the entry reader
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
-
 FUZZ = settings(max_examples=150 * SOAK, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
