@@ -35,6 +35,7 @@ corresponding shared variables at equal positions.
 import collections
 import enum
 import functools
+import gc
 import hashlib
 import logging
 import sys
@@ -1576,5 +1577,13 @@ def signature(inputs, outputs=None, updates=None, givens=None, mode=None, **kwar
     unknown = sorted(set(kwargs) - _FUNCTION_KWARGS)
     if unknown:
         raise FncacheTypeError("unexpected keyword argument(s): %s"
-                        % ", ".join(unknown))
-    return _Signer(inputs, outputs, updates, givens, mode, kwargs).run()
+                               % ", ".join(unknown))
+    # Keying allocates many small objects and frees them at once: a collection
+    # during it would walk the whole heap (the caller's graph included) for nothing.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _Signer(inputs, outputs, updates, givens, mode, kwargs).run()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
