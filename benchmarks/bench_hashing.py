@@ -147,7 +147,7 @@ def main(argv=None):
         "results": rows,
         "small_call_us": overhead,
     }
-    RESULTS = results_path("hashing.json")
+    RESULTS = results_path("hashing.json", args.quick)
     tmp = RESULTS + ".tmp"
     with open(tmp, "w") as fh:
         json.dump(report, fh, indent=2)

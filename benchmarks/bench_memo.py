@@ -150,7 +150,7 @@ def main(argv=None):
                  "fncache disk hits of large outputs are memory-mapped and checked (xxh3-128).",
         "results": rows,
     }
-    RESULTS = results_path("memo.json")
+    RESULTS = results_path("memo.json", args.quick)
     with open(RESULTS + ".tmp", "w") as fh:
         json.dump(report, fh, indent=2)
         fh.write("\n")

@@ -1,7 +1,7 @@
 """What every benchmark script shares: where results go, the machine, a private redis-server.
 
-Results go to benchmarks/results/ unless FNCACHE_BENCH_RESULTS names another directory
-(benchmarks/all.py sets it, so the quick mode and the tests never overwrite the full results).
+Results go to benchmarks/results/ (quick mode: benchmarks/results/quick/, not committed)
+unless FNCACHE_BENCH_RESULTS names another directory (the tests use a temporary one).
 Importing this module puts the checkout it lives in first on the path, for this process and
 its children, so a benchmark measures this fncache and not some other installed copy.
 """
@@ -20,19 +20,21 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in [ROOT] + os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)
 
 
-def results_dir():
-    directory = os.environ.get("FNCACHE_BENCH_RESULTS") or os.path.join(HERE, "results")
+def results_dir(quick=False):
+    """FNCACHE_BENCH_RESULTS, else benchmarks/results (quick runs: benchmarks/results/quick)."""
+    directory = os.environ.get("FNCACHE_BENCH_RESULTS") or os.path.join(
+        HERE, "results", *(["quick"] if quick else []))
     os.makedirs(directory, exist_ok=True)
     return directory
 
 
-def results_path(name):
-    return os.path.join(results_dir(), name)
+def results_path(name, quick=False):
+    return os.path.join(results_dir(quick), name)
 
 
 def write_json(name, data):
     """Write results atomically, so a reader never sees half a file."""
-    path = results_path(name)
+    path = results_path(name, data.get("mode") == "quick")
     with open(path + ".tmp", "w") as f:
         json.dump(data, f, indent=1)
         f.write("\n")

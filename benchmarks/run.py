@@ -10,7 +10,7 @@ sample, later ones are warm. Slow contenders (stock and fixed compiles of big_gr
 fewer repeats; the counts are in the results. A redis-server on a free port serves the
 Redis-hit contender. Also measured: a hit with the compiledir padded with many extra
 modules (a hit must not scan the compiledir) and the per-call overhead of @cached_function.
-Writes compile.json (compile-quick.json with --quick) in the results directory.
+Writes compile.json in the results directory (see benchmarks/common.py).
 """
 import argparse
 import os
@@ -206,7 +206,7 @@ def main(argv=None):
                                                     1 if args.quick else 5)
     print("compile side: per-call overhead ...", flush=True)
     report["overhead"] = overhead(2 if args.quick else 7)
-    path = write_json("compile-quick.json" if args.quick else "compile.json", report)
+    path = write_json("compile.json", report)
     print("wrote %s" % path)
     return report
 
