@@ -1,12 +1,13 @@
 # Two commands for a fresh machine with Python 3.11 and gcc:
 #   make demo   sets up .venv and runs the main demo
 #   make test   sets up .venv and runs the whole test suite
+# and make bench (full benchmarks, about half an hour) or make bench-quick (a few minutes).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test bench bench-quick clean
 
 venv: $(STAMP)
 
@@ -23,7 +24,10 @@ test: venv
 	$(BIN)/python -m pytest
 
 bench: venv
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/all.py
+
+bench-quick: venv
+	$(BIN)/python benchmarks/all.py --quick
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info

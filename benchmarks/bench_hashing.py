@@ -26,7 +26,8 @@ import xxhash
 from fncache.keys.values import hash_values
 
 MB = 1_000_000
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "hashing.json")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import results_path  # noqa: E402
 
 
 def _time_once(fn, arg, number):
@@ -146,7 +147,7 @@ def main(argv=None):
         "results": rows,
         "small_call_us": overhead,
     }
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+    RESULTS = results_path("hashing.json", args.quick)
     tmp = RESULTS + ".tmp"
     with open(tmp, "w") as fh:
         json.dump(report, fh, indent=2)

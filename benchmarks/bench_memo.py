@@ -34,7 +34,8 @@ import joblib
 import fncache
 from fncache.store import current
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "memo.json")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import results_path  # noqa: E402
 
 
 def make(n, seed):
@@ -149,7 +150,7 @@ def main(argv=None):
                  "fncache disk hits of large outputs are memory-mapped and checked (xxh3-128).",
         "results": rows,
     }
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+    RESULTS = results_path("memo.json", args.quick)
     with open(RESULTS + ".tmp", "w") as fh:
         json.dump(report, fh, indent=2)
         fh.write("\n")

@@ -104,8 +104,8 @@ def main():
     report = {"workload": args.workload, "entry_bytes_in_redis": size, "same_result": len(results) == 1,
               "redis": "loopback, same machine", "python": platform.python_version(),
               "machine": platform.machine(), "timings_seconds": summary}
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "remote.json"), "w") as f:
+    from common import results_path
+    with open(results_path("remote.json"), "w") as f:
         json.dump(report, f, indent=1, sort_keys=True)
     print(json.dumps(report, indent=1, sort_keys=True))
 

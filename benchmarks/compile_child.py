@@ -1,6 +1,6 @@
 """One measurement in a fresh process: time to a ready function, by one contender.
 
-Usage: compile_child.py WORKLOAD CONTENDER
+Usage: compile_child.py WORKLOAD[:SIZE] CONTENDER
 Contenders:
   stock        Theano 1.0.5 as users have it (only what it needs to run on this Python;
                fncache's warm-compiledir fixes and probe cache switched off), theano.function
@@ -46,7 +46,14 @@ cmodule.GCC_compiler.compile_str = staticmethod(_counting)
 pickle_path = os.environ.get("BENCH_PICKLE_PATH", "/tmp/fncache-bench.pkl")
 sys.setrecursionlimit(100000)
 
-w = workloads.ALL[workload_name]()
+
+def build(name):
+    """A workload by name; "big_graph:3000" passes the size."""
+    name, _, size = name.partition(":")
+    return workloads.ALL[name](int(size)) if size else workloads.ALL[name]()
+
+
+w = build(workload_name)
 error = None
 start = time.perf_counter()
 try:
@@ -56,7 +63,7 @@ try:
         f = fncache.function(w.inputs, w.outputs, **w.kwargs)
     elif contender == "memory":
         fncache.function(w.inputs, w.outputs, **w.kwargs)
-        w = workloads.ALL[workload_name]()  # the same graph, built again
+        w = build(workload_name)  # the same graph, built again
         start = time.perf_counter()
         f = fncache.function(w.inputs, w.outputs, **w.kwargs)
     elif contender == "pickle_save":
