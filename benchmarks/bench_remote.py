@@ -18,35 +18,15 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from common import start_redis  # noqa: E402
 from run import child  # noqa: E402  (one fresh-process measurement)
-
-
-def start_redis(directory):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no", "--dir", directory],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import redis
-    client = redis.Redis(port=port)
-    for _ in range(500):
-        try:
-            client.ping()
-            return proc, "redis://127.0.0.1:%d/0" % port, client
-        except redis.ConnectionError:
-            time.sleep(0.02)
-    proc.kill()
-    raise RuntimeError("redis-server did not start")
 
 
 def main():
@@ -55,7 +35,9 @@ def main():
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="fncache-bench-remote-")
-    proc, url, client = start_redis(tmp)
+    proc, url = start_redis(tmp)
+    import redis
+    client = redis.Redis.from_url(url)
     try:
         # A private compiledir (a copy of THEANO_FLAGS' base_compiledir when one is given), so no
         # other process holds Theano's compiledir lock while we measure.
@@ -76,7 +58,8 @@ def main():
 
         first = child(args.workload, "fncache", env("writer"))  # compile once: disk and Redis
         assert first.get("error") is None, first
-        size = max(len(client.get(k)) for k in client.keys("fncache:e:*"))
+        size = max(len(client.get(k)) for k in client.keys("fncache:e:*")
+                   if not k.startswith(b"fncache:e:cmodule:"))  # the entry, not its modules
         samples = {"compile": [], "disk_hit": [], "disk_hit_redis_configured": [], "redis_hit": []}
         for r in range(args.repeats):
             samples["compile"].append(child(args.workload, "fixed", env("plain", redis=False)))
