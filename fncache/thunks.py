@@ -157,6 +157,15 @@ def _thunk_from_recipe(node, storage_map, compute_map, recipe):
     return rval
 
 
+def _recorded_thunk(node, storage_map, compute_map, recipe):
+    """The thunk built from the node's module record, or None when Theano must rebuild it."""
+    try:
+        return _thunk_from_recipe(node, storage_map, compute_map, recipe)
+    except Exception as exc:  # missing or stale module
+        _log.info("fncache: rebuilding the C thunk of %s (%s)", node.op, exc)
+        return None
+
+
 _applied = False
 
 
@@ -180,10 +189,9 @@ def apply():
         if recipe is not None and _flag("loading"):
             if recipe == PYTHON_THUNK:
                 raise NotImplementedError("fncache: this node ran Python code when compiled")
-            try:
-                return _thunk_from_recipe(node, storage_map, compute_map, recipe)
-            except Exception as exc:  # missing or stale module: let Theano rebuild it
-                _log.info("fncache: rebuilding the C thunk of %s (%s)", node.op, exc)
+            rval = _recorded_thunk(node, storage_map, compute_map, recipe)
+            if rval is not None:
+                return rval
         if not _flag("recording"):
             return theano_make_c_thunk(self, node, storage_map, compute_map, no_recycling)
         _state.last_linker = None
@@ -205,11 +213,10 @@ def apply():
         # implementation (ufuncs, scalar graphs), which a C thunk never uses.
         recipe = getattr(node.tag, TAG, None)
         if isinstance(recipe, ThunkRecipe) and impl != "py" and _flag("loading"):
-            try:
-                return _thunk_from_recipe(node, storage_map, compute_map, recipe)
-            except Exception as exc:  # missing or stale module: let Theano rebuild it
-                _log.info("fncache: rebuilding the C thunk of %s (%s)", node.op, exc)
-                setattr(node.tag, TAG, None)
+            rval = _recorded_thunk(node, storage_map, compute_map, recipe)
+            if rval is not None:
+                return rval
+            setattr(node.tag, TAG, None)  # Theano's path below must not try the record again
         return theano_make_thunk(self, node, storage_map, compute_map, no_recycling, impl)
 
     op.Op.make_thunk = make_thunk

@@ -973,7 +973,6 @@ def _is_theano_object(obj):
     return (module == "theano" or module.startswith("theano.")) and hasattr(obj, "__dict__")
 
 
-
 def _intern(table, table_index, texts, fp, text_of):
     """Position of fingerprint ``fp`` in ``table``, appending it (and its text) when new."""
     idx = table_index.get(fp)
@@ -983,6 +982,7 @@ def _intern(table, table_index, texts, fp, text_of):
         table.append(fp)
         texts.append(text_of())
     return idx
+
 
 def _safe_str(obj):
     try:
