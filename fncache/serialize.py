@@ -8,13 +8,23 @@ objects start empty, SciPy BLAS handles left in node tags are dropped.
 Shared variables are not stored by value. Each one, and its storage container,
 is written as its position in the graph key's canonical order; the loader
 hands back the caller's own objects at those positions, so updates act on the
-caller's weights and random states, exactly as after a real compile.
+caller's weights and random states, exactly as after a real compile. The
+explicit input variables are written the same way, so the loaded function's
+input specs hold the caller's variables (``f[x]``, ``f.maker.inputs``).
+
+Creation tracebacks (``tag.trace``, read by error messages and
+``check_stack_trace``) are kept apart from the graph, all of an entry's in one
+pickled bytes object that is unpacked the first time a tag's trace is read.
+fncache's own records in node tags (``fncache.thunks``) are written only by
+this module: plain pickle, deepcopy and ``Function.copy`` see tags as Theano
+made them.
 """
 import copy
 import copyreg
 import gc
 import io
 import pickle
+import struct
 import sys
 import threading
 
@@ -30,9 +40,10 @@ class SerializationError(Exception):
     """The function cannot be stored safely; it is compiled but not cached."""
 
 
-# node.tag attributes not stored: process-local objects (SciPy BLAS routines)
-# and creation tracebacks (the bulk of an entry; only error messages read them).
-_UNSTORED_TAG_ATTRS = frozenset(["local_ger", "trace"])
+# node.tag attributes not stored: process-local objects (SciPy BLAS routines).
+_UNSTORED_TAG_ATTRS = frozenset(["local_ger"])
+# Tags that cannot take Theano's default pickling in fncache's own pickler.
+_SPECIAL_TAG_ATTRS = _UNSTORED_TAG_ATTRS | {"trace", thunks.TAG}
 # FunctionGraph features that only graph rewriting uses: a compiled graph is
 # never rewritten again, and their tables (shape graphs of every variable) are
 # bigger than the graph itself.
@@ -128,9 +139,6 @@ def _reduce(obj):
         return _restore_maker, (_stored_maker_state(obj),)
     if type(obj) is fg.FunctionGraph:
         return _restore_graph, (_stored_graph_state(obj),)
-    if isinstance(obj, utils.scratchpad) and not _UNSTORED_TAG_ATTRS.isdisjoint(obj.__dict__):
-        state = {k: v for k, v in obj.__dict__.items() if k not in _UNSTORED_TAG_ATTRS}
-        return copyreg.__newobj__, (type(obj),), state
     if type(obj) is scalar_basic.Composite:
         return _stored_composite(obj)
     if isinstance(obj, op.COp):
@@ -142,19 +150,49 @@ def _reduce(obj):
     return NotImplemented
 
 
-def _persistent_ids(shared):
+def _persistent_ids(shared, inputs):
     ids = {}
     for position, variable in enumerate(shared):
         ids[id(variable)] = ("v", position)
         ids[id(variable.container)] = ("c", position)
+    for position, variable in enumerate(inputs):
+        ids.setdefault(id(variable), ("i", position))
     return ids
 
 
-class _Pickler(pickle.Pickler):
-    def __init__(self, file, shared):
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._ids = _persistent_ids(shared)
+class _TraceBook:
+    """The creation tracebacks of one entry, in one bytes object until the first is read."""
+
+    __slots__ = ("_packed", "_traces")
+
+    def __init__(self, packed):
+        self._packed = packed
+        self._traces = None
+
+    def trace(self, index):
+        if self._traces is None:
+            self._traces = pickle.loads(self._packed)
+            self._packed = None
+        return self._traces[index]
+
+
+_BOOK_TOKEN = ("t", 0)
+
+
+class _Rules:
+    """How fncache writes a compiled function (mixed into both picklers).
+
+    Shared variables, their containers and the explicit inputs go by position;
+    tags keep their thunk records; with ``keep_traces``, tags' traces go into
+    ``self.traces`` (stored apart) and the tag holds its index.
+    """
+
+    def _setup(self, shared, inputs, keep_traces):
+        self._ids = _persistent_ids(shared, inputs)
         self.module_paths = set()  # the C modules the stored thunks load
+        self.traces = [] if keep_traces else None
+        self._book = _TraceBook(None)  # written as _BOOK_TOKEN; the loader's holds the traces
+        self._ids[id(self._book)] = _BOOK_TOKEN
 
     def persistent_id(self, obj):
         token = self._ids.get(id(obj))
@@ -164,35 +202,54 @@ class _Pickler(pickle.Pickler):
         return token
 
     def reducer_override(self, obj):
+        if type(obj) is utils.scratchpad and not _SPECIAL_TAG_ATTRS.isdisjoint(obj.__dict__):
+            return self._reduce_tag(obj)
         if type(obj) is thunks.ThunkRecipe:
             self.module_paths.add(obj.module_path)
         return _reduce(obj)
 
+    def _reduce_tag(self, tag):
+        state = {k: v for k, v in tag.__dict__.items()
+                 if k not in _UNSTORED_TAG_ATTRS and k != "trace"}
+        if self.traces is not None and "trace" in tag.__dict__:
+            state["trace"] = (self._book, len(self.traces))  # packed: see _plain_tags
+            self.traces.append(tag.trace)
+        return copyreg.__newobj__, (type(tag),), state
 
-class _CloudPickler(cloudpickle.CloudPickler):
+
+class _Pickler(_Rules, pickle.Pickler):
+    def __init__(self, file, shared, inputs=(), keep_traces=False):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._setup(shared, inputs, keep_traces)
+
+
+class _CloudPickler(_Rules, cloudpickle.CloudPickler):
     """Same rules as _Pickler, for graphs that hold lambdas or local classes."""
 
-    def __init__(self, file, shared):
+    def __init__(self, file, shared, inputs=(), keep_traces=False):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._ids = _persistent_ids(shared)
-        self.module_paths = set()
-
-    persistent_id = _Pickler.persistent_id
+        self._setup(shared, inputs, keep_traces)
 
     def reducer_override(self, obj):
-        reduced = _Pickler.reducer_override(self, obj)
+        reduced = _Rules.reducer_override(self, obj)
         if reduced is NotImplemented:
-            return super().reducer_override(obj)
+            return cloudpickle.CloudPickler.reducer_override(self, obj)
         return reduced
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, shared):
+    def __init__(self, file, shared, inputs, book):
         super().__init__(file)
         self._shared = shared
+        self._inputs = inputs
+        self._book = book
 
     def persistent_load(self, token):
         kind, position = token
+        if kind == "i":
+            return self._inputs[position]
+        if kind == "t":
+            return self._book
         variable = self._shared[position]
         return variable if kind == "v" else variable.container
 
@@ -232,17 +289,19 @@ def _in_deep_stack(func, *args):
     return outcome["value"]
 
 
-def dumps(fn, shared):
-    """(bytes, module paths) of compiled function ``fn``; ``shared`` in canonical key order.
+def dumps(fn, shared, inputs=()):
+    """(bytes, module paths) of compiled function ``fn``.
 
-    The module paths (relative to the compiledir) are the C modules the stored
-    thunks load; see fncache.modules.
+    ``shared`` in canonical key order and ``inputs`` (the explicit input
+    variables, in order) are written as positions. The module paths (relative
+    to the compiledir) are the C modules the stored thunks load; see
+    fncache.modules.
     """
-    return _in_deep_stack(_dumps, fn, shared)
+    return _in_deep_stack(_dumps, fn, shared, inputs)
 
 
-def loads(data, shared):
-    """The function stored by ``dumps``, bound to ``shared`` (same canonical order).
+def loads(data, shared, inputs=()):
+    """The function stored by ``dumps``, bound to ``shared`` and ``inputs`` (same order).
 
     Unlike pickling, unpickling keeps its own stack and needs no deep thread
     (starting one costs milliseconds a hit should not pay).
@@ -250,29 +309,41 @@ def loads(data, shared):
     gc_was_enabled = gc.isenabled()
     gc.disable()  # many objects at once; collections during the load only cost time
     try:
-        return _loads(data, shared)
+        return _loads(data, shared, inputs)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _dumps(fn, shared):
+# A payload: the length of the pickled traces, the traces, the function's pickle.
+_LENGTH = struct.Struct("<Q")
+
+
+def _dumps(fn, shared, inputs):
     for pickler_class in (_Pickler, _CloudPickler):
         buffer = io.BytesIO()
         try:
-            pickler = pickler_class(buffer, shared)
+            pickler = pickler_class(buffer, shared, inputs, keep_traces=True)
             pickler.dump(fn)
-            return buffer.getvalue(), pickler.module_paths
+            traces = pickle.dumps(pickler.traces, protocol=pickle.HIGHEST_PROTOCOL)
         except SerializationError:
             raise
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             error = exc
+            continue
+        return b"".join([_LENGTH.pack(len(traces)), traces, buffer.getbuffer()]), \
+            pickler.module_paths
     raise SerializationError("cannot pickle the compiled function: %s" % error)
 
 
-def _loads(data, shared):
+def _loads(data, shared, inputs):
+    (length,) = _LENGTH.unpack_from(data)
+    start = _LENGTH.size + length
+    book = _TraceBook(data[_LENGTH.size:start])
+    stream = io.BytesIO(data)  # shares data's buffer: no copy
+    stream.seek(start)
     with thunks.loading():
-        return _Unpickler(io.BytesIO(data), shared).load()
+        return _Unpickler(stream, shared, inputs, book).load()
 
 
 _PACKED_GRAPH = "_fncache_packed_graph"
@@ -354,6 +425,61 @@ def _lazy_c_sources():
     op.COp._fncache_lazy = True
 
 
+def _is_packed(trace):
+    return type(trace) is tuple and len(trace) == 2 and type(trace[0]) is _TraceBook
+
+
+def _plain_tags():
+    """Tags that look to everyone else as Theano made them.
+
+    A loaded tag's ``trace`` holds (the entry's _TraceBook, index) until read:
+    reading ``tag.trace`` unpacks it. Plain pickle and deepcopy write the trace
+    itself and leave fncache's thunk record out, so what they write loads
+    without fncache and holds no process-local record; a shallow copy
+    (``Apply.clone``) copies the tag as it is.
+    """
+    cls = utils.scratchpad
+    if getattr(cls, "_fncache_plain", False):
+        return
+
+    def get_trace(self):
+        d = self.__dict__
+        try:
+            trace = d["trace"]
+        except KeyError:
+            raise AttributeError("trace") from None
+        if _is_packed(trace):
+            trace = d["trace"] = trace[0].trace(trace[1])
+        return trace
+
+    def set_trace(self, trace):
+        self.__dict__["trace"] = trace
+
+    def del_trace(self):
+        try:
+            del self.__dict__["trace"]
+        except KeyError:
+            raise AttributeError("trace") from None
+
+    def __getstate__(self):
+        d = self.__dict__
+        if thunks.TAG in d or _is_packed(d.get("trace")):
+            getattr(self, "trace", None)  # unpacks it
+            return {k: v for k, v in d.items() if k != thunks.TAG}
+        return d
+
+    def __copy__(self):
+        new = cls.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    cls.trace = property(get_trace, set_trace, del_trace)
+    cls.__getstate__ = __getstate__
+    cls.__copy__ = __copy__
+    cls._fncache_plain = True
+
+
 _lazy_composite_graphs()
 _lazy_c_sources()
+_plain_tags()
 thunks.apply()

@@ -1,0 +1,63 @@
+"""pytest plugin for running Theano 1.0.5's own test files on current pytest.
+
+Loaded by tests/theano_suite.py with ``-p theano_plugin``. It does three things:
+
+- imports fncache first, which makes Theano work on this Python (and, with
+  FNCACHE_INSTALL=1 in the environment, routes every theano.function through
+  the cache);
+- runs nose-style yield tests (``def test_x(): yield check, arg``; pytest 4
+  dropped them): each yielded call becomes one test, ``test_x[0]``, ``test_x[1]``...;
+- calls ``setUp``/``tearDown`` on test classes that are not unittest.TestCase,
+  as nose did (pytest 8 dropped that too).
+"""
+import inspect
+import unittest
+
+import pytest
+
+import fncache  # noqa: F401  (first: Theano needs its fixes before it is imported)
+
+
+class YieldCase(pytest.Function):
+    """One call yielded by a yield-style test function."""
+
+
+class YieldTests(pytest.Collector):
+    """A yield-style test function: its cases are collected by running the generator, as nose did."""
+
+    def __init__(self, *, obj, **kwargs):
+        super().__init__(**kwargs)
+        self.obj = obj
+
+    def collect(self):
+        items = []
+        for k, case in enumerate(self.obj()):
+            func, args = case[0], tuple(case[1:])
+            items.append(YieldCase.from_parent(
+                self, name="%s[%d]" % (self.name, k),
+                callobj=lambda func=func, args=args: func(*args),
+                originalname=self.name))
+        return items
+
+    def reportinfo(self):
+        return self.fspath, None, self.name
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector, name, obj):
+    if (isinstance(collector, pytest.Module) and collector.funcnamefilter(name)
+            and inspect.isgeneratorfunction(obj)):
+        return YieldTests.from_parent(collector, name=name, obj=obj)
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _nose_style_setup(request):
+    """setUp/tearDown of plain (non-unittest) test classes, as nose called them."""
+    instance = request.instance
+    plain = instance is not None and not isinstance(instance, unittest.TestCase)
+    if plain and callable(getattr(instance, "setUp", None)):
+        instance.setUp()
+    yield
+    if plain and callable(getattr(instance, "tearDown", None)):
+        instance.tearDown()
