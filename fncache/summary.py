@@ -26,11 +26,7 @@ def stats(session_only=False):
     """
     cache = current()
     raw = counters.session() if session_only or cache.index is None else counters.totals(cache.index)
-    tiers = {}
-    for name in TIERS:
-        hits, misses = raw.get(name + ".hits", 0), raw.get(name + ".misses", 0)
-        tiers[name] = {"hits": hits, "misses": misses, "errors": raw.get(name + ".errors", 0),
-                       "hit_rate": hits / (hits + misses) if hits + misses else None}
+    tiers = _tiers(raw)
     tiers["memory"].update(entries=len(cache.memory), bytes=cache.memory.total_bytes)
     if cache.disk is not None:
         keys = [k for k in cache.disk.keys() if isinstance(k, str)]
@@ -42,14 +38,36 @@ def stats(session_only=False):
         access = "shared" if cache.shared else "read-write"
     else:
         access = "read-only"
+    since = (None if session_only or cache.index is None
+             else cache.index.get(SINCE, default=None, retry=True))
+    return _summary(raw, cache.directory, access, since, tiers)
+
+
+def empty(directory):
+    """What ``stats()`` says of a cache directory that does not exist yet (nothing at all)."""
+    tiers = _tiers({})
+    tiers["memory"].update(entries=0, bytes=0)
+    tiers["disk"].update(entries=0, blobs=0, bytes=0)
+    return _summary({}, directory, "not created yet", None, tiers)
+
+
+def _tiers(raw):
+    tiers = {}
+    for name in TIERS:
+        hits, misses = raw.get(name + ".hits", 0), raw.get(name + ".misses", 0)
+        tiers[name] = {"hits": hits, "misses": misses, "errors": raw.get(name + ".errors", 0),
+                       "hit_rate": hits / (hits + misses) if hits + misses else None}
+    return tiers
+
+
+def _summary(raw, directory, access, since, tiers):
     rejected = {k.split(".", 1)[1]: v for k, v in raw.items() if k.startswith("rejected.")}
     hits = raw.get("compiled.hits", 0) + raw.get("memo.hits", 0)
     misses = raw.get("compile.count", 0) + raw.get("memo.misses", 0)
     return {
-        "directory": cache.directory,
+        "directory": directory,
         "access": access,
-        "since": (None if session_only or cache.index is None
-                  else cache.index.get(SINCE, default=None, retry=True)),
+        "since": since,
         "total": {"hits": hits, "misses": misses,
                   "hit_rate": hits / (hits + misses) if hits + misses else None,
                   "seconds_saved": (raw.get("saved.compile_ms", 0)

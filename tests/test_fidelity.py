@@ -188,3 +188,15 @@ def test_a_failure_inside_keying_compiles_as_theano_would_and_is_counted(cache_d
     f = fncache.function([x], ScaleOp()(x) + 1)
     assert f([1.0, 2.0]).tolist() == [3.0, 5.0]
     assert fncache.stats(session_only=True)["uncacheable"] == {"key_error": 1}
+
+
+def test_cached_function_takes_keyword_arguments_and_a_builder_without_updates(cache_dir):
+    @fncache.cached_function
+    def affine(x, a=2.0):
+        return x * a + 1, []  # outputs and (no) updates
+
+    assert affine(np.ones(2), a=3.0).tolist() == [4.0, 4.0]
+    assert affine(a=3.0, x=np.ones(2)).tolist() == [4.0, 4.0]
+    assert affine(np.ones(2), 3.0).tolist() == [4.0, 4.0]
+    assert affine(np.ones(2)).tolist() == [3.0, 3.0]  # the default, as an input
+    assert len(affine.specializations) == 1
