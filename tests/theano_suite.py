@@ -16,14 +16,13 @@ three passes (the test suite's, .cache/theano; ``--compiledir`` for another).
 """
 import argparse
 import collections
+import json
 import os
 import pathlib
-import re
 import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -49,33 +48,13 @@ WIDE_FILES = (
     "theano/sandbox/tests/test_rng_mrg.py",
 )
 PASSES = ("plain", "cold", "warm")
-_PYTEST_INI = "[pytest]\npython_files = test_*.py\njunit_family = xunit1\n"
+_PYTEST_INI = "[pytest]\npython_files = test_*.py\n"
 
 
 def _site_packages():
     import importlib.util
     spec = importlib.util.find_spec("theano")  # not imported: Theano needs fncache's fixes first
     return pathlib.Path(spec.origin).resolve().parent.parent
-
-
-def _outcomes(junit_xml):
-    """{test id: outcome} from pytest's junit XML; a failure's outcome names its exception type."""
-    outcomes = {}
-    for case in ET.parse(junit_xml).iter("testcase"):
-        test = "%s::%s::%s" % (case.get("file"), case.get("classname").rpartition(".")[2],
-                               case.get("name"))
-        outcome = "passed"
-        for child in case:
-            if child.tag in ("failure", "error"):
-                match = re.match(r"[\w.]+(?=:|$)", child.get("message") or "")
-                outcome = "%s %s" % (child.tag, match.group(0) if match else "?")
-                break
-            if child.tag == "skipped":
-                outcome = "skipped"
-        if test in outcomes and outcomes[test] != "passed":
-            continue  # a test's error in teardown is its second record: keep the first failure
-        outcomes[test] = outcome
-    return outcomes
 
 
 def _file_of(test):
@@ -93,20 +72,22 @@ def _run_pass(name, files, work, compiledir, timeout):
     env.pop("FNCACHE_DISABLE", None)
     if name != "plain":
         env["FNCACHE_INSTALL"] = "1"
-    junit = work / ("%s.xml" % name)
+    outcomes = work / ("%s.json" % name)
     log = work / ("%s.log" % name)
+    env["THEANO_SUITE_OUTCOMES"] = str(outcomes)
     command = [sys.executable, "-m", "pytest", "-p", "theano_plugin", "-p", "no:cacheprovider",
                "-c", str(work / "pytest.ini"), "--rootdir", str(_site_packages()),
-               "-q", "-rN", "--junitxml", str(junit), *files]
+               "-q", "-rN", *files]
     started = time.monotonic()
     with open(log, "w") as out:
         proc = subprocess.run(command, cwd=_site_packages(), env=env, stdout=out,
                               stderr=subprocess.STDOUT, timeout=timeout)
     seconds = time.monotonic() - started
-    if proc.returncode not in (0, 1) or not junit.exists():
+    if proc.returncode not in (0, 1) or not outcomes.exists():
         sys.exit("theano-suite: the %s pass did not run (pytest exit %d); see %s"
                  % (name, proc.returncode, log))
-    return _outcomes(junit), seconds
+    return {test: outcome for test, (outcome, _) in json.loads(outcomes.read_text()).items()}, \
+        seconds
 
 
 def _counts(outcomes):
@@ -124,7 +105,7 @@ def _table(results):
         cells = []
         for outcomes, _ in results.values():
             c = _counts(outcomes)[f]
-            cells.append("%-15s" % ("%d/%d/%d/%d" % (c["passed"], c["failure"], c["error"],
+            cells.append("%-15s" % ("%d/%d/%d/%d" % (c["passed"], c["failed"], c["error"],
                                                     c["skipped"])))
         lines.append("%-50s %s" % (f, "  ".join(cells)))
     return "\n".join(lines)
@@ -136,7 +117,7 @@ def main(argv=None):
     parser.add_argument("--wide", action="store_true", help="the wider set (WIDE_FILES)")
     parser.add_argument("--compiledir", default=os.environ.get(
         "FNCACHE_TEST_COMPILEDIR", str(ROOT / ".cache" / "theano")))
-    parser.add_argument("--workdir", help="keep the logs, junit files and cache here")
+    parser.add_argument("--workdir", help="keep the logs, outcomes (JSON) and cache here")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per pass")
     args = parser.parse_args(argv)
     files = args.files or (WIDE_FILES if args.wide else CI_FILES)
@@ -152,7 +133,7 @@ def main(argv=None):
                   % (name, len(results[name][0]), results[name][1]), flush=True)
         print(_table(results))
         plain = results["plain"][0]
-        plain_failures = sorted(t for t, o in plain.items() if o.split()[0] in ("failure", "error"))
+        plain_failures = sorted(t for t, o in plain.items() if o.split()[0] in ("failed", "error"))
         if plain_failures:
             print("\nfailing plain (expected to fail the same way under fncache):")
             for test in plain_failures:
