@@ -14,13 +14,12 @@ input specs hold the caller's variables (``f[x]``, ``f.maker.inputs``).
 
 Creation tracebacks (``tag.trace``, read by error messages and
 ``check_stack_trace``) are kept apart from the graph, all of an entry's in one
-pickled bytes object that is unpacked the first time a tag's trace is read.
+pickled bytes object that is unpacked the first time a loaded tag's trace is
+read (``_PackedTraceTag``).
 fncache's own records in node tags (``fncache.thunks``) are written only by
-this module: plain pickle, deepcopy and ``Function.copy`` see tags as Theano
-made them.
+this module: plain pickle and deepcopy see tags as Theano made them.
 """
 import copy
-import copyreg
 import gc
 import io
 import pickle
@@ -161,7 +160,11 @@ def _persistent_ids(shared, inputs):
 
 
 class _TraceBook:
-    """The creation tracebacks of one entry, in one bytes object until the first is read."""
+    """The creation tracebacks of one entry, in one bytes object until the first is read.
+
+    Pickled once per entry (tags refer to it); its bytes are the entry's trace
+    segment, written as a persistent id (_TRACES) and handed back by the loader.
+    """
 
     __slots__ = ("_packed", "_traces")
 
@@ -176,7 +179,51 @@ class _TraceBook:
         return self._traces[index]
 
 
-_BOOK_TOKEN = ("t", 0)
+_TRACES = object()  # stands for the trace segment inside the pickled _TraceBook
+
+
+class _PackedTraceTag(utils.scratchpad):
+    """A loaded variable's tag: ``trace`` holds (the entry's _TraceBook, index) until read.
+
+    Only loaded tags are of this class: a property on every tag would slow down
+    building graphs. Plain pickle and deepcopy write a plain tag with its trace.
+    """
+
+    @property
+    def trace(self):
+        d = self.__dict__
+        try:
+            trace = d["trace"]
+        except KeyError:
+            raise AttributeError("trace") from None
+        if type(trace) is tuple and len(trace) == 2 and type(trace[0]) is _TraceBook:
+            trace = d["trace"] = trace[0].trace(trace[1])
+        return trace
+
+    @trace.setter
+    def trace(self, trace):
+        self.__dict__["trace"] = trace
+
+    @trace.deleter
+    def trace(self):
+        try:
+            del self.__dict__["trace"]
+        except KeyError:
+            raise AttributeError("trace") from None
+
+    def __reduce_ex__(self, protocol):
+        getattr(self, "trace", None)  # unpacks it
+        return object.__new__, _PLAIN_TAG_ARGS, _plain_tag_state(self)
+
+
+def _plain_tag_state(tag):
+    d = tag.__dict__
+    return {k: v for k, v in d.items() if k != thunks.TAG} if thunks.TAG in d else d
+
+
+_TAG_TYPES = (utils.scratchpad, _PackedTraceTag)
+# Tags are made with object.__new__ (copyreg.__newobj__ insists on the tag's own class).
+_PLAIN_TAG_ARGS, _PACKED_TAG_ARGS = (utils.scratchpad,), (_PackedTraceTag,)
 
 
 class _Rules:
@@ -191,8 +238,8 @@ class _Rules:
         self._ids = _persistent_ids(shared, inputs)
         self.module_paths = set()  # the C modules the stored thunks load
         self.traces = [] if keep_traces else None
-        self._book = _TraceBook(None)  # written as _BOOK_TOKEN; the loader's holds the traces
-        self._ids[id(self._book)] = _BOOK_TOKEN
+        self._book = _TraceBook(_TRACES)
+        self._ids[id(_TRACES)] = ("t", 0)
 
     def persistent_id(self, obj):
         token = self._ids.get(id(obj))
@@ -202,7 +249,7 @@ class _Rules:
         return token
 
     def reducer_override(self, obj):
-        if type(obj) is utils.scratchpad and not _SPECIAL_TAG_ATTRS.isdisjoint(obj.__dict__):
+        if type(obj) in _TAG_TYPES and not _SPECIAL_TAG_ATTRS.isdisjoint(obj.__dict__):
             return self._reduce_tag(obj)
         if type(obj) is thunks.ThunkRecipe:
             self.module_paths.add(obj.module_path)
@@ -211,10 +258,11 @@ class _Rules:
     def _reduce_tag(self, tag):
         state = {k: v for k, v in tag.__dict__.items()
                  if k not in _UNSTORED_TAG_ATTRS and k != "trace"}
-        if self.traces is not None and "trace" in tag.__dict__:
-            state["trace"] = (self._book, len(self.traces))  # packed: see _plain_tags
-            self.traces.append(tag.trace)
-        return copyreg.__newobj__, (type(tag),), state
+        if self.traces is None or "trace" not in tag.__dict__:
+            return object.__new__, _PLAIN_TAG_ARGS, state
+        state["trace"] = (self._book, len(self.traces))
+        self.traces.append(tag.trace)
+        return object.__new__, _PACKED_TAG_ARGS, state
 
 
 class _Pickler(_Rules, pickle.Pickler):
@@ -238,18 +286,18 @@ class _CloudPickler(_Rules, cloudpickle.CloudPickler):
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, shared, inputs, book):
+    def __init__(self, file, shared, inputs, traces):
         super().__init__(file)
         self._shared = shared
         self._inputs = inputs
-        self._book = book
+        self._traces = traces
 
     def persistent_load(self, token):
         kind, position = token
         if kind == "i":
             return self._inputs[position]
         if kind == "t":
-            return self._book
+            return self._traces
         variable = self._shared[position]
         return variable if kind == "v" else variable.container
 
@@ -339,11 +387,10 @@ def _dumps(fn, shared, inputs):
 def _loads(data, shared, inputs):
     (length,) = _LENGTH.unpack_from(data)
     start = _LENGTH.size + length
-    book = _TraceBook(data[_LENGTH.size:start])
     stream = io.BytesIO(data)  # shares data's buffer: no copy
     stream.seek(start)
     with thunks.loading():
-        return _Unpickler(stream, shared, inputs, book).load()
+        return _Unpickler(stream, shared, inputs, data[_LENGTH.size:start]).load()
 
 
 _PACKED_GRAPH = "_fncache_packed_graph"
@@ -425,56 +472,23 @@ def _lazy_c_sources():
     op.COp._fncache_lazy = True
 
 
-def _is_packed(trace):
-    return type(trace) is tuple and len(trace) == 2 and type(trace[0]) is _TraceBook
-
-
 def _plain_tags():
-    """Tags that look to everyone else as Theano made them.
+    """Tags that plain pickle and deepcopy write as Theano made them.
 
-    A loaded tag's ``trace`` holds (the entry's _TraceBook, index) until read:
-    reading ``tag.trace`` unpacks it. Plain pickle and deepcopy write the trace
-    itself and leave fncache's thunk record out, so what they write loads
-    without fncache and holds no process-local record; a shallow copy
-    (``Apply.clone``) copies the tag as it is.
+    fncache's thunk record is left out, so what they write loads without fncache
+    and holds no process-local record; a shallow copy (``Apply.clone``) copies
+    the tag as it is, record included.
     """
     cls = utils.scratchpad
     if getattr(cls, "_fncache_plain", False):
         return
-
-    def get_trace(self):
-        d = self.__dict__
-        try:
-            trace = d["trace"]
-        except KeyError:
-            raise AttributeError("trace") from None
-        if _is_packed(trace):
-            trace = d["trace"] = trace[0].trace(trace[1])
-        return trace
-
-    def set_trace(self, trace):
-        self.__dict__["trace"] = trace
-
-    def del_trace(self):
-        try:
-            del self.__dict__["trace"]
-        except KeyError:
-            raise AttributeError("trace") from None
-
-    def __getstate__(self):
-        d = self.__dict__
-        if thunks.TAG in d or _is_packed(d.get("trace")):
-            getattr(self, "trace", None)  # unpacks it
-            return {k: v for k, v in d.items() if k != thunks.TAG}
-        return d
 
     def __copy__(self):
         new = cls.__new__(type(self))
         new.__dict__.update(self.__dict__)
         return new
 
-    cls.trace = property(get_trace, set_trace, del_trace)
-    cls.__getstate__ = __getstate__
+    cls.__getstate__ = _plain_tag_state
     cls.__copy__ = __copy__
     cls._fncache_plain = True
 
