@@ -28,33 +28,19 @@ class YieldCase(pytest.Function):
     """One call yielded by a yield-style test function."""
 
 
-class YieldTests(pytest.Collector):
-    """A yield-style test function: its cases are collected by running the generator, as nose did."""
-
-    def __init__(self, *, obj, **kwargs):
-        super().__init__(**kwargs)
-        self.obj = obj
-
-    def collect(self):
-        items = []
-        for k, case in enumerate(self.obj()):
-            func, args = case[0], tuple(case[1:])
-            items.append(YieldCase.from_parent(
-                self, name="%s[%d]" % (self.name, k),
-                callobj=lambda func=func, args=args: func(*args),
-                originalname=self.name))
-        return items
-
-    def reportinfo(self):
-        return self.fspath, None, self.name
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector, name, obj):
-    if (isinstance(collector, pytest.Module) and collector.funcnamefilter(name)
+    """A yield-style test function is collected by running it, as nose did: one test,
+    ``test_x[k]``, per call it yields."""
+    if not (isinstance(collector, pytest.Module) and collector.funcnamefilter(name)
             and inspect.isgeneratorfunction(obj)):
-        return YieldTests.from_parent(collector, name=name, obj=obj)
-    return None
+        return None
+    items = []
+    for k, case in enumerate(obj()):
+        func, args = case[0], tuple(case[1:])
+        items.append(YieldCase.from_parent(collector, name="%s[%d]" % (name, k),
+                                           callobj=lambda func=func, args=args: func(*args)))
+    return items
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,8 @@
 """Theano's own tests, plain and under fncache.install(): every outcome must match.
 
     python tests/theano_suite.py            # the CI selection (make test runs it)
-    python tests/theano_suite.py --wide     # the wider set (about an hour here)
-    python tests/theano_suite.py theano/compile/tests/test_pfunc.py ...
+    python tests/theano_suite.py --wide     # the wider set
+    python tests/theano_suite.py theano/compile/tests/test_pfunc.py ...  # files, folders, node ids
 
 Runs the chosen test files of the installed theano package three times, each
 in its own pytest process: plain (only ``import fncache``, which makes Theano
@@ -27,17 +27,22 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-# Run by make test: three passes in about 10 minutes with a cold compiledir.
+# Run by make test (three passes in about 6 minutes with an empty compiledir): the
+# function machinery, traces of optimized graphs (nnet), gradients, both random
+# streams (and the yield-style test), scan's pickling and memory tests.
+_SCAN = "theano/scan_module/tests/test_scan.py::T_Scan::"
 CI_FILES = (
-    "theano/compile/tests/test_function.py",
-    "theano/compile/tests/test_pfunc.py",
-    "theano/compile/tests/test_function_name.py",
-    "theano/compile/tests/test_shared.py",
-    "theano/compile/tests/test_builders.py",
-    "theano/tensor/tests/test_shared_randomstreams.py",
+    "theano/compile/tests",
+    "theano/tensor/nnet/tests/test_nnet.py",
     "theano/tests/test_gradient.py",
+    "theano/tensor/tests/test_shared_randomstreams.py",
+    "theano/sandbox/tests/test_rng_mrg.py",
+    _SCAN + "test_pickling",
+    _SCAN + "test_reduce_memory_consumption",
+    _SCAN + "test_foldl_memory_consumption",
+    _SCAN + "test_foldr_memory_consumption",
 )
-# The issue-19 set: run with --wide.
+# The wider set: --wide (about 12 minutes with a warm compiledir).
 WIDE_FILES = (
     "theano/compile/tests",
     "theano/scan_module/tests/test_scan.py",
@@ -113,7 +118,8 @@ def _table(results):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("files", nargs="*", help="test files or folders, relative to site-packages")
+    parser.add_argument("files", nargs="*",
+                        help="test files, folders or node ids, relative to site-packages")
     parser.add_argument("--wide", action="store_true", help="the wider set (WIDE_FILES)")
     parser.add_argument("--compiledir", default=os.environ.get(
         "FNCACHE_TEST_COMPILEDIR", str(ROOT / ".cache" / "theano")))
