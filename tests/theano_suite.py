@@ -12,7 +12,9 @@ directory (warm: every cacheable function loaded). It compares each test's
 outcome (passed, skipped, or failed/error with the exception's type) with
 the plain run's and exits 1 if any differs. Tests that fail plain on this
 Python are expected to fail the same way. One Theano compiledir serves the
-three passes (the test suite's, .cache/theano; ``--compiledir`` for another).
+three passes: .cache/theano-suite (``--compiledir`` for another), not the test
+suite's own: its modules' keys name the ops of Theano's test files, and a
+Theano that scans the compiledir would import those files (and nose).
 """
 import argparse
 import collections
@@ -121,8 +123,7 @@ def main(argv=None):
     parser.add_argument("files", nargs="*",
                         help="test files, folders or node ids, relative to site-packages")
     parser.add_argument("--wide", action="store_true", help="the wider set (WIDE_FILES)")
-    parser.add_argument("--compiledir", default=os.environ.get(
-        "FNCACHE_TEST_COMPILEDIR", str(ROOT / ".cache" / "theano")))
+    parser.add_argument("--compiledir", default=str(ROOT / ".cache" / "theano-suite"))
     parser.add_argument("--workdir", help="keep the logs, outcomes (JSON) and cache here")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per pass")
     args = parser.parse_args(argv)
