@@ -23,7 +23,6 @@ import copy
 import gc
 import io
 import pickle
-import struct
 import sys
 import threading
 
@@ -162,20 +161,21 @@ def _persistent_ids(shared, inputs):
 class _TraceBook:
     """The creation tracebacks of one entry, in one bytes object until the first is read.
 
-    Pickled once per entry (tags refer to it); its bytes are the entry's trace
-    segment, written as a persistent id (_TRACES) and handed back by the loader.
+    Pickled once per entry (tags refer to it). Its segment, written as the
+    persistent id of _TRACES, is a list the loader fills with the entry's trace
+    bytes (which follow the function's pickle) once the function is loaded.
     """
 
-    __slots__ = ("_packed", "_traces")
+    __slots__ = ("_segment", "_traces")
 
-    def __init__(self, packed):
-        self._packed = packed
+    def __init__(self, segment):
+        self._segment = segment
         self._traces = None
 
     def trace(self, index):
         if self._traces is None:
-            self._traces = pickle.loads(self._packed)
-            self._packed = None
+            self._traces = pickle.loads(self._segment[0])
+            self._segment = None
         return self._traces[index]
 
 
@@ -286,18 +286,18 @@ class _CloudPickler(_Rules, cloudpickle.CloudPickler):
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, shared, inputs, traces):
+    def __init__(self, file, shared, inputs):
         super().__init__(file)
         self._shared = shared
         self._inputs = inputs
-        self._traces = traces
+        self.trace_segment = []  # the _TraceBook's; the loader puts the trace bytes in
 
     def persistent_load(self, token):
         kind, position = token
         if kind == "i":
             return self._inputs[position]
         if kind == "t":
-            return self._traces
+            return self.trace_segment
         variable = self._shared[position]
         return variable if kind == "v" else variable.container
 
@@ -363,34 +363,30 @@ def loads(data, shared, inputs=()):
             gc.enable()
 
 
-# A payload: the length of the pickled traces, the traces, the function's pickle.
-_LENGTH = struct.Struct("<Q")
-
-
 def _dumps(fn, shared, inputs):
+    """A payload: the function's pickle, then the pickled list of its traces."""
     for pickler_class in (_Pickler, _CloudPickler):
         buffer = io.BytesIO()
         try:
             pickler = pickler_class(buffer, shared, inputs, keep_traces=True)
             pickler.dump(fn)
-            traces = pickle.dumps(pickler.traces, protocol=pickle.HIGHEST_PROTOCOL)
+            buffer.write(pickle.dumps(pickler.traces, protocol=pickle.HIGHEST_PROTOCOL))
         except SerializationError:
             raise
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             error = exc
             continue
-        return b"".join([_LENGTH.pack(len(traces)), traces, buffer.getbuffer()]), \
-            pickler.module_paths
+        return buffer.getvalue(), pickler.module_paths
     raise SerializationError("cannot pickle the compiled function: %s" % error)
 
 
 def _loads(data, shared, inputs):
-    (length,) = _LENGTH.unpack_from(data)
-    start = _LENGTH.size + length
     stream = io.BytesIO(data)  # shares data's buffer: no copy
-    stream.seek(start)
+    unpickler = _Unpickler(stream, shared, inputs)
     with thunks.loading():
-        return _Unpickler(stream, shared, inputs, data[_LENGTH.size:start]).load()
+        fn = unpickler.load()
+    unpickler.trace_segment.append(data[stream.tell():])
+    return fn
 
 
 _PACKED_GRAPH = "_fncache_packed_graph"

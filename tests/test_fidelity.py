@@ -185,9 +185,10 @@ class ScaleOp(theano.Op):
 
 def test_a_failure_inside_keying_compiles_as_theano_would_and_is_counted(cache_dir):
     x = T.dvector("x")
+    before = fncache.stats(session_only=True)["uncacheable"].get("key_error", 0)
     f = fncache.function([x], ScaleOp()(x) + 1)
     assert f([1.0, 2.0]).tolist() == [3.0, 5.0]
-    assert fncache.stats(session_only=True)["uncacheable"] == {"key_error": 1}
+    assert fncache.stats(session_only=True)["uncacheable"].get("key_error", 0) == before + 1
 
 
 def test_cached_function_takes_keyword_arguments_and_a_builder_without_updates(cache_dir):
