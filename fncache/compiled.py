@@ -2,8 +2,11 @@
 
 key the graph -> look in the tiers -> (miss) take the key's lock -> look again
 -> compile with module recording -> serialize -> store. A graph that cannot be
-keyed or stored safely is compiled exactly as Theano would, and the reason is
-counted in the statistics.
+keyed or stored safely, and any failure of the cache itself, is compiled
+exactly as Theano would, and the reason is counted in the statistics. What
+Theano rejects, Theano raises: fncache's own checks never stand in its place.
+A loaded function is given what this call gives a compiled one (its name,
+its profiler), so it cannot be told from one.
 """
 import logging
 import os
