@@ -1,6 +1,6 @@
 """pytest plugin for running Theano 1.0.5's own test files on current pytest.
 
-Loaded by tests/theano_suite.py with ``-p theano_plugin``. It does three things:
+Loaded by tests/theano_suite.py with ``-p theano_plugin``. It does four things:
 
 - imports fncache first, which makes Theano work on this Python (and, with
   FNCACHE_INSTALL=1 in the environment, routes every theano.function through

@@ -10,8 +10,10 @@ work on this Python), then with FNCACHE_INSTALL=1 and an empty cache
 directory (cold: every function compiled and stored), then again on that
 directory (warm: every cacheable function loaded). It compares each test's
 outcome (passed, skipped, or failed/error with the exception's type) with
-the plain run's and exits 1 if any differs. Tests that fail plain on this
-Python are expected to fail the same way. One Theano compiledir serves the
+the plain run's and exits 1 if any differs; its last line, "theano-suite: N
+passed, M failed", counts the tests whose outcome was the same in all three
+passes and those whose outcome was not. Tests that fail plain on this Python
+are expected to fail the same way. One Theano compiledir serves the
 three passes: .cache/theano-suite (``--compiledir`` for another), not the test
 suite's own: its modules' keys name the ops of Theano's test files, and a
 Theano that scans the compiledir would import those files (and nose).
@@ -140,6 +142,8 @@ def main(argv=None):
                   % (name, len(results[name][0]), results[name][1]), flush=True)
         print(_table(results))
         plain = results["plain"][0]
+        if not plain:
+            sys.exit("theano-suite: no test ran")
         plain_failures = sorted(t for t, o in plain.items() if o.split()[0] in ("failed", "error"))
         if plain_failures:
             print("\nfailing plain (expected to fail the same way under fncache):")
