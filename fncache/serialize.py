@@ -10,6 +10,7 @@ is written as its position in the graph key's canonical order; the loader
 hands back the caller's own objects at those positions, so updates act on the
 caller's weights and random states, exactly as after a real compile.
 """
+import base64
 import copy
 import copyreg
 import gc
@@ -300,6 +301,29 @@ def loads(data, shared):
     finally:
         if gc_was_enabled:
             gc.enable()
+
+
+def dumps_types(shared):
+    """The types of ``shared`` as text for an entry header (None if they do not pickle).
+
+    ``fncache verify --deep`` rebuilds an entry away from the program that made
+    it: it binds the function to stand-ins of these types (see ``standins``).
+    """
+    buffer = io.BytesIO()
+    try:
+        _Pickler(buffer, ()).dump([variable.type for variable in shared])
+    except (pickle.PicklingError, TypeError, AttributeError, SerializationError):
+        return None
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def standins(text):
+    """Shared variables of the types ``dumps_types`` wrote, with empty storage."""
+    from theano.compile.sharedvalue import SharedVariable
+    types = _Unpickler(io.BytesIO(base64.b64decode(text)), ()).load()
+    return [SharedVariable("standin_%d" % k, type_, value=None, strict=None,
+                           container=link.Container(type_, storage=[None]))
+            for k, type_ in enumerate(types)]
 
 
 def _dumps(fn, shared):
