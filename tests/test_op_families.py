@@ -539,6 +539,9 @@ def run_sweep_process(names, env, timeout=1800):
         "import test_op_families\n"
         "result.update(test_op_families.run_families(%r))\n" % (TESTS, list(names))) + EPILOGUE
     child_env = dict(os.environ, **env)
+    # Two sweep processes share the compiledir: poll its lock every second, not every 5-10
+    # (compile.wait is not part of any key).
+    child_env["THEANO_FLAGS"] = ",".join(filter(None, [child_env.get("THEANO_FLAGS"), "compile.wait=1"]))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=child_env, timeout=timeout)
     for line in proc.stdout.splitlines():
