@@ -260,7 +260,7 @@ def import_bundle(cache, path, secret=None, bundle_secret=None, trust=False, pro
 
 
 def _check(key, data, secret, trust):
-    """The secret ``data`` is sealed with (None: none), if it may be imported; else EntryRejected."""
+    """The secret ``data`` is sealed with (None: none) if it may be imported, else EntryRejected."""
     try:
         envelope.read_header(data)  # the format and layout first: version-mismatch, corrupt
     except ValueError:

@@ -21,8 +21,16 @@ class ReadOnlyError(FncacheError, PermissionError):
     """The cache directory is read-only; the command would have to write to it."""
 
 
+def _usable(cache):
+    """The disk tier, or ReadOnlyError when the directory is refused (it is not opened at all)."""
+    if cache.disk is None:
+        raise ReadOnlyError("fncache does not use the cache at %s (%s)"
+                            % (cache.directory, cache.readonly_reason))
+    return cache.disk
+
+
 def _writable(cache):
-    if cache.disk is None or not cache.disk.writable:
+    if not _usable(cache).writable:
         raise ReadOnlyError("the cache at %s is read-only here (%s); nothing was changed"
                             % (cache.directory, cache.readonly_reason))
 
@@ -87,7 +95,7 @@ def entries(cache, sort="size", name=None):
 
 def entry_keys(cache):
     """Keys of the entries on the local disk tier (not the blobs they use)."""
-    return [k for k in cache.disk.keys() if isinstance(k, str) and not is_blob(k)]
+    return [k for k in _usable(cache).keys() if isinstance(k, str) and not is_blob(k)]
 
 
 def find(cache, prefix):
@@ -124,6 +132,7 @@ def verify(cache, secret=None, fix=False):
     """
     if fix:
         _writable(cache)
+    _usable(cache)
     damaged, broken = _databases(cache, fix)
     keys = [] if ENTRIES in broken else [k for k in cache.disk.keys() if isinstance(k, str)]
     other_version = 0
@@ -154,9 +163,9 @@ def verify(cache, secret=None, fix=False):
         for key in stale:
             cache.forget(key)
     entries_checked = sum(1 for k in keys if not is_blob(k))
-    return {"checked": entries_checked,
-            "ok": entries_checked - other_version
-            - sum(1 for d in damaged if d["reason"] != DAMAGED_DATABASE and not is_blob(d["key"])),
+    bad_entries = sum(1 for d in damaged if d["reason"] != DAMAGED_DATABASE
+                      and not is_blob(d["key"]))
+    return {"checked": entries_checked, "ok": entries_checked - other_version - bad_entries,
             "blobs": len(keys) - entries_checked, "damaged": damaged,
             "other_version": other_version, "stale_records": len(stale), "removed": removed}
 

@@ -225,7 +225,8 @@ class SafeCache(diskcache.Cache):
                 except OSError as exc:
                     raise DamagedDatabase(
                         "the cache database %s is damaged (%s) and cannot be set aside (%s); %s"
-                        % (self.db_path, reason, exc.strerror, repair_hint(self.db_path))) from None
+                        % (self.db_path, reason, exc.strerror, repair_hint(self.db_path))
+                    ) from None
             self._start(folder)
         finally:
             os.close(lock)
@@ -280,8 +281,10 @@ class ReadOnlyCache:
     A fresh SQLite connection per read: read-only mode while a writer has the
     database open (its WAL file exists), else immutable mode, which needs no
     lock files. A read racing a writer can fail or return damaged bytes; both
-    end as a miss (the caller verifies every entry). A damaged database reads
-    as empty, with one warning saying how to repair it (``damage`` says why).
+    end as a miss (the caller verifies every entry). A database SQLite finds
+    damaged reads as empty, with one warning saying how to repair it (``damage``
+    says why); it is tried again at the next read, as a race with a writer can
+    look like damage.
     """
 
     def __init__(self, directory):
@@ -289,9 +292,10 @@ class ReadOnlyCache:
         self.db_path = os.path.join(directory, "cache.db")
         self.damage = None
         self.repairs = []
+        self._told = False
 
     def _query(self, sql, args=()):
-        if self.damage is not None or not os.path.exists(self.db_path):
+        if not os.path.exists(self.db_path):
             return []
         flags = "mode=ro" if os.path.exists(self.db_path + "-wal") else "mode=ro&immutable=1"
         con = sqlite3.connect("file:%s?%s" % (self.db_path, flags), uri=True, timeout=5)
@@ -300,9 +304,11 @@ class ReadOnlyCache:
         except sqlite3.DatabaseError as exc:
             if not is_damage(exc):
                 raise
+            if not self._told:
+                self._told = True
+                _warn("fncache: the cache database %s is damaged (%s); reading it as empty. "
+                      "To repair it, %s" % (self.db_path, exc, repair_hint(self.db_path)))
             self.damage = str(exc)
-            _warn("fncache: the cache database %s is damaged (%s); reading it as empty. To "
-                  "repair it, %s" % (self.db_path, exc, repair_hint(self.db_path)))
             return []
         finally:
             con.close()
@@ -337,6 +343,7 @@ class ReadOnlyCache:
                                               if os.path.exists(self.db_path) else 0)
 
     def integrity(self):
+        self.damage = None
         rows = self._query("PRAGMA quick_check")
         if self.damage is not None:
             return self.damage

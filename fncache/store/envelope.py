@@ -29,7 +29,7 @@ _MAC_AT = 7  # offset of the MAC inside the fixed fields
 FLAG_ZSTD = 1
 COMPRESS_ABOVE = 1 << 20  # default: arrays gain little from zstd; callers with text-like data pass less
 MAX_HEADER_BYTES = 64 << 20  # a JSON header larger than this is damage
-MAX_PAYLOAD_BYTES = 4 << 30  # a compressed payload decompresses to at most this (larger: stored as is)
+MAX_PAYLOAD_BYTES = 4 << 30  # a compressed payload decompresses to at most this (larger: raw)
 
 
 def _mac(secret, fixed, key, header, payload):

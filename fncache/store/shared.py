@@ -183,13 +183,11 @@ def other_writers(directory):
     me = os.geteuid()
     for path in _trusted_paths(directory):
         try:
-            st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode) and path != directory:
+            st = os.stat(path) if path == directory else os.lstat(path)  # the top: your choice
+            if stat.S_ISLNK(st.st_mode):
                 if st.st_uid != me:
                     return "%s is a symlink made by uid %d, not by this user (uid %d)" % (
                         path, st.st_uid, me)
-                st = os.stat(path)
-            elif path == directory:
                 st = os.stat(path)
         except OSError:
             continue
