@@ -377,7 +377,6 @@ def test_a_forged_bundle_is_refused_without_trust_and_its_payload_never_runs(tmp
 def test_a_bundle_member_that_declares_too_much_is_refused_before_it_is_read(tmp_path):
     """A tar member whose header claims 8 GiB (and holds 512 bytes) is refused by its
     declared size: nothing of that size is read or allocated."""
-    import hashlib
     import io
     import tarfile
     path = tmp_path / "huge.tar"
