@@ -375,6 +375,9 @@ def verify_command(fix, as_json):
                       if report["other_version"] else "",
                       report["stale_records"], " removed" if fix and report["stale_records"]
                       else ""))
+        if report["orphan_files_removed"]:
+            click.echo("%d value files that no entry names removed"
+                       % report["orphan_files_removed"])
     if report["damaged"]:
         sys.exit(1)  # all was not well, even when --fix has removed the damage
 

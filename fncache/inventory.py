@@ -128,7 +128,8 @@ def verify(cache, secret=None, fix=False):
     (its entries are not checked until it is repaired). Entries of another
     fncache format version are counted, neither damage nor removed: that version
     may still be using them. Stale records describe entries the disk tier no
-    longer holds (evicted); ``fix`` removes them too, but they are not damage.
+    longer holds (evicted); ``fix`` removes them too, but they are not damage, and
+    the value files no row names (``"orphan_files_removed"``).
     """
     if fix:
         _writable(cache)
@@ -155,6 +156,7 @@ def verify(cache, secret=None, fix=False):
     present = set(keys)
     stale = ([] if broken else [k for k, _ in cache.records() if k not in present])
     removed = 0
+    orphans = 0
     if fix:
         for bad in damaged:
             if bad["reason"] != DAMAGED_DATABASE:
@@ -162,12 +164,14 @@ def verify(cache, secret=None, fix=False):
                 removed += 1
         for key in stale:
             cache.forget(key)
+        orphans = cache.disk.database.remove_orphans()
     entries_checked = sum(1 for k in keys if not is_blob(k))
     bad_entries = sum(1 for d in damaged if d["reason"] != DAMAGED_DATABASE
                       and not is_blob(d["key"]))
     return {"checked": entries_checked, "ok": entries_checked - other_version - bad_entries,
             "blobs": len(keys) - entries_checked, "damaged": damaged,
-            "other_version": other_version, "stale_records": len(stale), "removed": removed}
+            "other_version": other_version, "stale_records": len(stale), "removed": removed,
+            "orphan_files_removed": orphans}
 
 
 def _databases(cache, fix):

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 
 import diskcache
 import pytest
@@ -640,10 +641,22 @@ def test_the_command_reports_a_damaged_database_and_verify_fix_repairs_it(db, da
         proc = fncache_cli(directory, *args)
         assert "Traceback" not in proc.stderr and "DatabaseError" not in proc.stderr, proc.stderr
         assert proc.returncode in (0, 1), (args, proc.stderr)
+    old = time.time() - 3600  # the value files of the entries that database listed
+    for root, _, files in os.walk(directory / "entries"):
+        for name in files:
+            os.utime(os.path.join(root, name), (old, old))
     fixed = fncache_cli(directory, "verify", "--fix")
     assert "Traceback" not in fixed.stderr
+    if db == "entries":  # its compiled modules were files that only the damaged database named
+        assert "value files that no entry names removed" in fixed.stdout, fixed.stdout
     status, report = verify_json(directory)
     assert status == 0 and report["damaged"] == [], report
+    named = {f for (f,) in sqlite3.connect(str(directory / "entries" / "cache.db")).execute(
+        "SELECT filename FROM Cache WHERE filename IS NOT NULL")}
+    files = {os.path.relpath(os.path.join(root, name), directory / "entries")
+             for root, _, names in os.walk(directory / "entries") for name in names
+             if name.endswith(".val")}
+    assert files == named  # the set-aside database's files are gone, the new one's stay
     for args in (["prune", "--max-size", "1MB"], ["clear", "--yes"]):
         proc = fncache_cli(directory, *args)
         assert proc.returncode == 0 and "FNCACHE_READONLY" not in proc.stderr, proc.stderr

@@ -196,6 +196,26 @@ class SafeCache(diskcache.Cache):
         problems = [row[0] for row in rows if row[0] != "ok"]
         return "; ".join(problems[:3]) if problems else None
 
+    def remove_orphans(self, older_than=60.0):
+        """Remove the value files no row names (a set-aside database listed them); how many.
+
+        Files younger than ``older_than`` seconds stay: a writer commits its row
+        only after writing the file.
+        """
+        named = {name for (name,) in self._sql("SELECT filename FROM Cache WHERE filename "
+                                                "IS NOT NULL").fetchall()}
+        cutoff, removed = time.time() - older_than, 0
+        for root, _, files in os.walk(self._directory):  # walk follows no symlink
+            for name in files:
+                relative = os.path.relpath(os.path.join(root, name), self._directory)
+                if not _FILENAME.fullmatch(relative) or relative in named:
+                    continue
+                with contextlib.suppress(OSError):
+                    if os.lstat(os.path.join(root, name)).st_mtime < cutoff:
+                        remove_below(self._directory, relative)
+                        removed += 1
+        return removed
+
     def set_aside(self, reason):
         """Rename the damaged database (and its WAL files) aside and start a new one.
 
