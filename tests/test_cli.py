@@ -133,7 +133,8 @@ def test_verify_finds_a_flipped_byte_and_fix_removes_it(copy):
     assert json.loads(cli(directory, "verify", "--fix", "--json", check=1).stdout)["removed"] == 1
     clean = cli_json(directory, "verify")
     assert clean == {"checked": 2, "ok": 2, "blobs": clean["blobs"], "damaged": [],
-                     "other_version": 0, "stale_records": 0, "removed": 0} and clean["blobs"] > 0
+                     "other_version": 0, "stale_records": 0, "removed": 0,
+                     "orphan_files_removed": 0} and clean["blobs"] > 0
     # a compiled module carried beside the entries is checked against its digest
     entries = diskcache.Cache(str(directory / "entries"))
     module_key = next(k for k in entries.iterkeys() if k.startswith("cmodule:"))
