@@ -12,6 +12,7 @@ import io
 import json
 import os
 import runpy
+import sqlite3
 import sys
 import time
 
@@ -74,6 +75,10 @@ def _errors(command):
             raise click.ClickException(str(exc)) from None
         except OSError as exc:
             raise click.ClickException("%s: %s" % (type(exc).__name__, exc)) from None
+        except sqlite3.Error as exc:  # a full disk fails reads too; damage is repaired on open
+            from fncache.config import settings
+            raise click.ClickException("cannot use the cache database in %s (%s: %s)"
+                                       % (settings.directory, type(exc).__name__, exc)) from None
     return wrapper
 
 
@@ -173,7 +178,9 @@ def stats_command(as_json, reset):
         _echo_json(data)
         return
     click.echo("cache directory     %s" % data["directory"])
-    click.echo("totals since        %s" % (_date(data["since"]) if data["since"] else "first use"))
+    click.echo("totals since        %s" % (
+        "- (this process only: the index cannot be read)" if data["totals"] != "directory"
+        else _date(data["since"]) if data["since"] else "first use"))
     rows = []
     for name, tier in data["tiers"].items():
         rate = "-" if tier["hit_rate"] is None else "%.0f%%" % (100 * tier["hit_rate"])
@@ -396,7 +403,8 @@ def verify_command(fix, deep, as_json):
     else:
         if report["damaged"]:
             click.echo(_table(["key", "problem", "detail"],
-                              [[d["key"][:16], d["reason"], d["message"]]
+                              [[d["key"] if d["reason"] == "damaged-database" else d["key"][:16],
+                                d["reason"], d["message"]]
                                for d in report["damaged"]], left=(0, 1, 2)))
         if report.get("cannot_load"):
             click.echo(_table(["key", "name", "cannot load"],
@@ -413,6 +421,9 @@ def verify_command(fix, deep, as_json):
                       if report["other_version"] else "",
                       report["stale_records"], " removed" if fix and report["stale_records"]
                       else ""))
+        if report["orphan_files_removed"]:
+            click.echo("%d value files that no entry names removed"
+                       % report["orphan_files_removed"])
     if report["damaged"] or report.get("cannot_load"):
         sys.exit(1)  # all was not well, even when --fix has removed the damage
 
@@ -518,16 +529,28 @@ def export_command(file, name, older_than, newer_than, as_json):
 
 @main.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--secret-file", type=click.Path(dir_okay=False),
+              help="The secret the bundle was signed with, if not this cache's (mode 0600).")
+@click.option("--trust", is_flag=True,
+              help="Also import entries sealed without a secret (anyone could have made them; "
+                   "loading an entry runs its code).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_errors
-def import_command(file, as_json):
-    """Verify each entry of the bundle FILE with this cache's secret and store it."""
+def import_command(file, secret_file, trust, as_json):
+    """Verify each entry of the bundle FILE and store it, signed with this cache's secret.
+
+    Entries must be signed with this cache's secret or the one in --secret-file;
+    entries sealed without a secret are refused unless --trust is given.
+    """
     from fncache import bundle
-    from fncache.config import settings
+    from fncache.config import read_secret_file, settings
+    bundle_secret = read_secret_file(secret_file) if secret_file else None
     cache = _cache(must_exist=False)
     bar = _progress(None, "importing")
     with bar:
-        result = bundle.import_bundle(cache, file, secret=settings.secret, progress=bar.update,
+        result = bundle.import_bundle(cache, file, secret=settings.secret,
+                                      bundle_secret=bundle_secret, trust=trust,
+                                      progress=bar.update,
                                       on_start=lambda n: setattr(bar, "total", n))
     if as_json:
         _echo_json(result)
@@ -536,5 +559,15 @@ def import_command(file, as_json):
             click.echo("rejected %s: %s" % ((r["key"] or "?")[:16], r["message"]), err=True)
         click.echo("imported %d entries, %d already present, %d rejected"
                    % (result["imported"], result["skipped_present"], len(result["rejected"])))
+        reasons = {r["reason"] for r in result["rejected"]}
+        if "unsigned" in reasons:
+            click.echo("%s holds entries sealed without a secret: they prove only that they are "
+                       "whole, not who made them, and loading an entry runs its code. If you "
+                       "trust whoever made the bundle, import again with --trust" % file,
+                       err=True)
+        if "bad-signature" in reasons:
+            click.echo("%s holds entries signed with a secret %s; give it with --secret-file "
+                       "FILE (mode 0600)" % (file, "other than this cache's" if settings.secret
+                                             else "this cache does not have"), err=True)
     if result["rejected"]:
         sys.exit(1)

@@ -1,4 +1,10 @@
-"""fncache.stats(): the numbers people ask of a cache, per tier and in total."""
+"""fncache.stats(): the numbers people ask of a cache, per tier and in total.
+
+Reading the directory's totals is best effort, like writing them: when its
+index cannot be read (a full disk can fail reads too) the answer holds this
+process's own counts, and ``"totals"`` says so.
+"""
+import sqlite3
 import time
 
 from fncache import counters, unloadable
@@ -25,7 +31,14 @@ def stats(session_only=False):
     just this process). Times are in seconds.
     """
     cache = current()
-    raw = counters.session() if session_only or cache.index is None else counters.totals(cache.index)
+    raw, since, totals = counters.session(), None, "this process"
+    if not session_only and cache.index is not None:
+        try:
+            raw = counters.totals(cache.index)
+            since = cache.index.get(SINCE, default=None, retry=True)
+            totals = "directory"
+        except (OSError, sqlite3.Error) as exc:
+            cache.index_failed(exc, "read")
     tiers = {}
     for name in TIERS:
         hits, misses = raw.get(name + ".hits", 0), raw.get(name + ".misses", 0)
@@ -33,9 +46,13 @@ def stats(session_only=False):
                        "hit_rate": hits / (hits + misses) if hits + misses else None}
     tiers["memory"].update(entries=len(cache.memory), bytes=cache.memory.total_bytes)
     if cache.disk is not None:
-        keys = [k for k in cache.disk.keys() if isinstance(k, str)]
-        blobs = sum(1 for k in keys if is_blob(k))
-        tiers["disk"].update(entries=len(keys) - blobs, blobs=blobs, bytes=cache.disk.total_bytes)
+        try:
+            keys = [k for k in cache.disk.keys() if isinstance(k, str)]
+            blobs = sum(1 for k in keys if is_blob(k))
+            tiers["disk"].update(entries=len(keys) - blobs, blobs=blobs,
+                                 bytes=cache.disk.total_bytes)
+        except (OSError, sqlite3.Error) as exc:
+            cache.index_failed(exc, "read")
     if cache.refused:
         access = "refused: " + cache.refused
     elif cache.disk.writable:
@@ -48,8 +65,8 @@ def stats(session_only=False):
     return {
         "directory": cache.directory,
         "access": access,
-        "since": (None if session_only or cache.index is None
-                  else cache.index.get(SINCE, default=None, retry=True)),
+        "since": since,
+        "totals": totals,
         "total": {"hits": hits, "misses": misses,
                   "hit_rate": hits / (hits + misses) if hits + misses else None,
                   "seconds_saved": (raw.get("saved.compile_ms", 0)
