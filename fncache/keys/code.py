@@ -7,8 +7,12 @@
   reaches that lives in the user's own modules, and, for library functions and modules
   (stdlib, site-packages, fncache, Theano), their name and package version;
 - *dynamic* reads, hashed by value on every call: globals and closure cells that hold plain
-  values (numbers, strings, arrays, containers...) and defaults of called functions. A
-  global array the function reads is part of the key, so changing it misses.
+  values (numbers, strings, arrays, containers...), defaults of called functions, and the
+  state behind a callable: the object a bound method (``model.predict``) or a builtin
+  (``items.append``, ``np.random.rand``, bound to numpy's global RandomState) is bound to,
+  a ``functools.partial``'s arguments, an instance of the user's class (whose class code is
+  static). A global array the function reads is part of the key, so changing it misses; a
+  state that cannot be hashed raises ``UnhashableValue`` naming it, never a guess.
 
 The walk is cached per function. Each reached global function, class or module is also
 remembered by identity: if a name is rebound later (a module reloaded, a helper patched),
@@ -16,6 +20,7 @@ the next call notices and walks again. Line numbers are not part of the key: mov
 does not invalidate results, changing it does.
 """
 import builtins
+import functools
 import hashlib
 import os
 import sys
@@ -143,10 +148,7 @@ class _Walker:
             except ValueError:  # not yet assigned
                 self.parts.append(("empty-cell", name))
                 continue
-            if self.callable_(value, where):
-                self.bindings.append((lambda cell=cell: cell.cell_contents, value))
-            else:
-                self.reads.append((where, lambda cell=cell: cell.cell_contents))
+            self.reach(value, where, lambda cell=cell: cell.cell_contents)
         if func.__defaults__ or func.__kwdefaults__:
             self.reads.append(("defaults of %s" % func.__qualname__,
                                lambda f=func: (f.__defaults__, f.__kwdefaults__)))
@@ -167,15 +169,57 @@ class _Walker:
                                      "%s.%s" % (value.__name__, attr))
             else:
                 self.parts.append((name,) + _library_tag(value))
-        elif self.callable_(value, label):
-            self.bindings.append((lambda: glb[name], value))
+                self.library_state(value, names, name, set())
         else:
-            self.reads.append((label, lambda: glb[name]))
+            self.reach(value, label, lambda: glb[name])
 
-    def callable_(self, value, label):
-        """Fingerprint a function or class statically; False for plain values."""
+    def reach(self, value, label, getter):
+        """Add what ``value`` (found at ``label``; ``getter`` reads it again) brings to the key:
+        its code statically, and any state its result depends on as a read hashed each call."""
+        if self.callable_(value, label, getter):
+            self.bindings.append((getter, value))
+        else:
+            self.reads.append((label, getter))
+
+    def state(self, obj, label, getter):
+        """An object a callable is bound to: read by value on every call (never static)."""
+        if isinstance(obj, (type, types.ModuleType)):
+            self.callable_(obj, label, getter)
+            return
+        if is_user_module(type(obj).__module__):
+            self.callable_(type(obj), label, getter)  # the code of its methods, statically
+        self.reads.append((label, getter))
+
+    def library_state(self, module, names, label, seen):
+        """``np.random.rand`` and kin: a library module's attribute that is a builtin bound
+        to an object (the global RandomState) carries state the version tag cannot see."""
+        seen.add(module)
+        root = module.__name__.split(".", 1)[0]
+        for attr in sorted(names):
+            member = vars(module).get(attr)
+            if isinstance(member, types.ModuleType):
+                if member not in seen and member.__name__.split(".", 1)[0] == root:
+                    self.library_state(member, names, "%s.%s" % (label, attr), seen)
+            elif isinstance(member, _BOUND_BUILTINS) and _holds_state(member):
+                self.reads.append((
+                    "%s.%s (bound to a %s)" % (label, attr, type(member.__self__).__qualname__),
+                    lambda m=module, a=attr: vars(m)[a].__self__))
+
+    def callable_(self, value, label, getter):
+        """Fingerprint a function or class statically (and what it is bound to, as reads);
+        False for plain values."""
         if isinstance(value, types.MethodType):
-            value = value.__func__
+            self.callable_(value.__func__, label, lambda: getter().__func__)
+            self.state(value.__self__, "%s (the object it is bound to)" % label,
+                       lambda: getter().__self__)
+            return True
+        if isinstance(value, functools.partial):
+            self.reach(value.func, "%s (its function)" % label, lambda: getter().func)
+            self.reads.append(("%s (its arguments)" % label,
+                               lambda: (getter().args, getter().keywords)))
+            return True
+        if isinstance(value, functools._lru_cache_wrapper):
+            return self.callable_(value.__wrapped__, label, lambda: getter().__wrapped__)
         if isinstance(value, types.FunctionType):
             if is_user_module(value.__module__) or "<locals>" in value.__qualname__:
                 self.function(value, label)
@@ -203,10 +247,30 @@ class _Walker:
             elif not is_user_module(value.__module__):
                 self.parts.append(_library_tag(value))
             return True
-        if isinstance(value, (types.BuiltinFunctionType, np.ufunc, types.ModuleType)):
+        if isinstance(value, _BOUND_BUILTINS):
+            self.parts.append(_library_tag(value))
+            if _holds_state(value):  # list.append, RandomState.rand: bound to an object
+                self.state(value.__self__, "%s (the object it is bound to)" % label,
+                           lambda: getter().__self__)
+            return True
+        if isinstance(value, (np.ufunc, types.ModuleType)):
             self.parts.append(_library_tag(value))
             return True
+        if is_user_module(type(value).__module__):
+            # an instance of the user's class (a callable object, a model): its class's code
+            # statically, the instance itself by value on every call
+            self.state(value, label, getter)
+            return True
         return False
+
+
+_BOUND_BUILTINS = (types.BuiltinFunctionType, types.MethodWrapperType)
+
+
+def _holds_state(builtin):
+    """A builtin bound to an object (not to a module or a class, whose code is versioned)."""
+    owner = getattr(builtin, "__self__", None)
+    return owner is not None and not isinstance(owner, (types.ModuleType, type))
 
 
 _CACHE = weakref.WeakKeyDictionary()
@@ -227,7 +291,7 @@ def fingerprint(func, ignore=()):
 
 
 def hash_call(fp, arguments, allow_pickle=False):
-    """xxh3-128 hex digest of a call: the function's reads, then its bound arguments."""
+    """BLAKE3 hex digest of a call: the function's reads, then its bound arguments."""
     hasher = ValueHasher(allow_pickle=allow_pickle)
     hasher.update(fp.static)
     fp.hash_reads(hasher)
