@@ -28,8 +28,8 @@ MAX_LINES_PER_PART = 8
 
 _SEE_GRAPH = " (see graph)"
 
-_PART_ORDER = ("environment", "mode", "options", "inputs", "shared",
-               "outputs", "constants", "graph")
+_PART_ORDER = ("environment", "mode", "rewrites", "options", "inputs", "shared",
+               "outputs", "constants", "graph", "c_code")
 
 _registry = collections.OrderedDict()  # key -> (parts, details or builder, weight)
 _nodes = 0
@@ -332,6 +332,52 @@ def _diff_constants(a, b, details_a, details_b):
     return lines
 
 
+def _db_name(path):
+    return path[len("optdb/"):] if path.startswith("optdb/") else path
+
+
+def _diff_rewrites(a, b, *_):
+    """Registrations by (database, name): present in one key only, or keyed differently."""
+    ea = {(e["db"], e["name"]): e for e in a}
+    eb = {(e["db"], e["name"]): e for e in b}
+    lines = []
+    for where in sorted(set(ea) | set(eb)):
+        x, y = ea.get(where), eb.get(where)
+        name, db = where[1], _db_name(where[0])
+        if x is not None and y is not None:
+            if x["key"] != y["key"]:
+                lines.append("rewrite %s in %s changed (its settings, its code or the values "
+                             "its code reads)" % (name, db))
+            continue
+        entry, side = (y, "second") if x is None else (x, "first")
+        if entry["status"] == "removed":
+            lines.append("Theano's rewrite %s removed from %s (%s key only)" % (name, db, side))
+        elif entry["status"] == "changed":
+            lines.append("Theano's rewrite %s changed in %s (%s key only)" % (name, db, side))
+        else:
+            lines.append("rewrite %s registered in %s (%s key only)" % (name, db, side))
+    return lines
+
+
+def _diff_c_code(a, b, *_):
+    """Nodes whose C source no version covers, in walk order."""
+    lines = []
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x == y:
+            continue
+        if x["op"] == y["op"]:
+            lines.append("C source of %s changed (%s node %d)"
+                         % (x["op"], "its" if len(a) == 1 else "such", i))
+        else:
+            lines.append("C source of %s vs %s (such node %d)" % (x["op"], y["op"], i))
+    if len(a) != len(b):
+        longer, side = (a, "first") if len(a) > len(b) else (b, "second")
+        extra = ", ".join(sorted({e["op"] for e in longer[min(len(a), len(b)):]}))
+        lines.append("%d vs %d nodes with C source of their own (%s in the %s key)"
+                     % (len(a), len(b), extra, side))
+    return lines
+
+
 def _diff_graph(a, b, *_):
     lines = []
     for i, (na, nb) in enumerate(zip(a, b)):
@@ -390,10 +436,12 @@ def _first_json_difference(a, b, path):
 _PART_DIFFERS = {
     "environment": _diff_environment,
     "mode": _diff_mode,
+    "rewrites": _diff_rewrites,
     "options": _diff_options,
     "inputs": _diff_inputs,
     "shared": _diff_shared,
     "outputs": _diff_outputs,
     "constants": _diff_constants,
     "graph": _diff_graph,
+    "c_code": _diff_c_code,
 }
