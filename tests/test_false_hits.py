@@ -343,25 +343,26 @@ order = json.loads(sys.argv[1])
 
 
 @fncache.memoize(min_seconds=0)
-def values(d):
+def in_order(d):
     return list(d.values())
 
 
 @fncache.memoize(min_seconds=0)
-def names(**kwargs):
+def keywords(**kwargs):
     return list(kwargs)
 
 
-result["values"] = values({k: float(i) for i, k in enumerate(order)})
-result["names"] = names(**{k: 1 for k in order})
+weights = {"w1": 1.0, "w2": 2.0}
+result["values"] = in_order({k: weights[k] for k in order})  # equal dicts, in another order
+result["names"] = keywords(**{k: 1 for k in order})
 '''
 
 
 def test_dict_and_keyword_order_across_processes(tmp_path, cache_dir):
     first, _ = child(ORDER_CHILD, cache_dir, tmp_path, '["w1", "w2"]')
     second, _ = child(ORDER_CHILD, cache_dir, tmp_path, '["w2", "w1"]')
-    assert first == {"values": [0.0, 1.0], "names": ["w1", "w2"]}
-    assert second == {"values": [0.0, 1.0], "names": ["w2", "w1"]}
+    assert first == {"values": [1.0, 2.0], "names": ["w1", "w2"]}
+    assert second == {"values": [2.0, 1.0], "names": ["w2", "w1"]}
 
 
 @fncache.memoize(min_seconds=0)
