@@ -612,3 +612,31 @@ def test_property_single_mutation_changes_hash(obj, data):
     mutated = mutate(obj, data)
     assert hash_values(mutated) != hash_values(obj)
     assert hash_values(relayout(mutated)) == hash_values(mutated)
+
+
+def test_keyed_by_a_key_derived_from_the_team_secret():
+    """With a secret, digests are BLAKE3 in keyed mode: the same per secret, different across
+    secrets and from plain BLAKE3, so nobody without the secret can predict a key."""
+    from fncache.config import settings
+    import blake3
+    big = np.arange(100_000.0)  # streamed, not one-shot
+    saved, settings.secret = settings.secret, None
+    plain = [hash_values(1, "a"), hash_values(big), values_mod.content_digest(b"blob")]
+    assert plain[2] == blake3.blake3(b"blob").hexdigest()
+    keyed = {}
+    try:
+        for secret in (b"one secret", b"another secret", b"one secret"):
+            settings.secret = secret
+            keyed.setdefault(secret, []).append(
+                [hash_values(1, "a"), hash_values(big), values_mod.content_digest(b"blob")])
+    finally:
+        settings.secret = saved
+    one, another = keyed[b"one secret"], keyed[b"another secret"][0]
+    assert one[0] == one[1]
+    for a, b, c in zip(one[0], another, plain):
+        assert len({a, b, c}) == 3
+    settings.secret, saved = None, settings.secret
+    try:
+        assert [hash_values(1, "a"), hash_values(big)] == plain[:2]
+    finally:
+        settings.secret = saved

@@ -337,10 +337,12 @@ def _db_name(path):
 
 
 def _diff_rewrites(a, b, *_):
-    """Registrations by (database, name): present in one key only, or keyed differently."""
-    ea = {(e["db"], e["name"]): e for e in a}
-    eb = {(e["db"], e["name"]): e for e in b}
+    """Registrations by (database, name): present in one key only, or keyed differently;
+    then, if nothing else differs, the order a tag runs its rewrites in."""
+    def index(entries, order):
+        return {(e["db"], e["name"]): e for e in entries if (e["status"] == "order") == order}
     lines = []
+    ea, eb = index(a, False), index(b, False)
     for where in sorted(set(ea) | set(eb)):
         x, y = ea.get(where), eb.get(where)
         name, db = where[1], _db_name(where[0])
@@ -356,6 +358,12 @@ def _diff_rewrites(a, b, *_):
             lines.append("Theano's rewrite %s changed in %s (%s key only)" % (name, db, side))
         else:
             lines.append("rewrite %s registered in %s (%s key only)" % (name, db, side))
+    if not lines:
+        oa, ob = index(a, True), index(b, True)
+        for where in sorted(set(oa) | set(ob)):
+            if (oa.get(where) or {}).get("key") != (ob.get(where) or {}).get("key"):
+                lines.append("the rewrites tagged %s in %s run in another order"
+                             % (where[1], _db_name(where[0])))
     return lines
 
 
@@ -365,11 +373,12 @@ def _diff_c_code(a, b, *_):
     for i, (x, y) in enumerate(zip(a, b)):
         if x == y:
             continue
+        where = "" if len(a) == 1 else " (node %d of the %d with C source of their own)" % (
+            i + 1, len(a))
         if x["op"] == y["op"]:
-            lines.append("C source of %s changed (%s node %d)"
-                         % (x["op"], "its" if len(a) == 1 else "such", i))
+            lines.append("C source of %s changed%s" % (x["op"], where))
         else:
-            lines.append("C source of %s vs %s (such node %d)" % (x["op"], y["op"], i))
+            lines.append("C source of %s vs %s%s" % (x["op"], y["op"], where))
     if len(a) != len(b):
         longer, side = (a, "first") if len(a) > len(b) else (b, "second")
         extra = ", ".join(sorted({e["op"] for e in longer[min(len(a), len(b)):]}))

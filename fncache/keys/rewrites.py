@@ -32,6 +32,7 @@ from fncache.keys import code as _code
 _generation = [0]
 _lock = threading.RLock()
 _baseline = {}      # (path, name) -> record, Theano's own when fncache was imported
+_baseline_orders = {}  # (path, tag) -> names of those, in the tag's order
 _later = set()      # (id(db), name, id(obj)) registered by a Theano module's top-level code
 _cache = {"state": None, "tables": [], "static": (), "fingerprints": [], "reads": [],
           "spans": [], "error": None}
@@ -74,8 +75,9 @@ def _counting(method):
 # The tree of databases
 # ---------------------------------------------------------------------------
 def _walk():
-    """[(path, db)] and {(path, name): record} for every database under optdb."""
-    dbs, records, seen = [], {}, set()
+    """[(path, db)], {(path, name): record} and {(path, tag): names in the tag's order}
+    for every database under optdb (a query runs a tag's rewrites in that order)."""
+    dbs, records, orders, seen = [], {}, {}, set()
     stack = [("optdb", _optdb)]
     while stack:
         path, db = stack.pop()
@@ -85,8 +87,14 @@ def _walk():
             continue
         seen.add(id(db))
         dbs.append((path, db))
+        names = {}
+        for name in db._names:
+            for obj in db.__db__.get(name, ()):
+                names[id(obj)] = str(name)
         tags = {}
         for tag, objs in db.__db__.items():
+            if tag not in db._names:
+                orders[(path, str(tag))] = tuple(names.get(id(o), "?") for o in objs)
             for obj in objs:
                 tags.setdefault(id(obj), []).append(str(tag))
         position = getattr(db, "__position__", {})
@@ -94,14 +102,14 @@ def _walk():
         children = []
         for name in sorted(db._names, key=str):
             objs = tuple(db.__db__.get(name, ()))
-            obj_tags = tuple(sorted({t for o in objs for t in tags.get(id(o), ())} - {name}))
-            records[(path, name)] = (db, obj_tags, position.get(name), final.get(name, False),
-                                     cleanup.get(name, False), objs)
+            obj_tags = tuple(sorted({t for o in objs for t in tags.get(id(o), ())} - {str(name)}))
+            records[(path, str(name))] = (db, obj_tags, position.get(name),
+                                          final.get(name, False), cleanup.get(name, False), objs)
             for obj in objs:
                 if isinstance(obj, DB):
                     children.append(("%s/%s" % (path, name), obj))
         stack.extend(reversed(children))
-    return dbs, records
+    return dbs, records, orders
 
 
 def _tables(dbs):
@@ -140,10 +148,12 @@ def install():
             for name in ("register", "add_tags", "remove_tags"):
                 if name in vars(cls):
                     setattr(cls, name, _counting(vars(cls)[name]))
-        _, records = _walk()
+        _, records, orders = _walk()
         for where, record in records.items():
             if all(_looks_theanos(obj) for obj in record[5]):
                 _baseline[where] = record
+        for (path, tag), names in orders.items():
+            _baseline_orders[(path, tag)] = tuple(n for n in names if (path, n) in _baseline)
 
 
 # ---------------------------------------------------------------------------
@@ -224,27 +234,38 @@ class _Fingerprinter(object):
 
 
 def _recompute(value_fp, class_fp):
-    dbs, records = _walk()
+    dbs, records, orders = _walk()
     fper = _Fingerprinter(value_fp, class_fp)
     static, spans = [], []
-    for where, record in sorted(records.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))):
+    own, later = set(), set()  # (path, name): Theano's own, unchanged / registered later
+    for where, record in sorted(records.items()):
         path, name = where
         db, tags, position, final, cleanup, objs = record
         base = _baseline.get(where)
         if base is not None and _same(base, record):
+            own.add(where)
             continue
         if base is None and objs and all((id(db), name, id(o)) in _later for o in objs) \
                 and all(_looks_theanos(o) for o in objs):
+            later.add(where)
             continue
         status = "changed" if base is not None else "registered"
         label = "rewrite %s in %s" % (name, path)
         start = len(fper.reads)
         objs_fp = tuple(fper.fp(obj, label) for obj in objs)
-        static.append((status, path, str(name), tags, position, final, cleanup, objs_fp))
+        static.append((status, path, name, tags, position, final, cleanup, objs_fp))
         spans.append((start, len(fper.reads)))
-    for where in sorted(set(_baseline) - set(records), key=lambda w: (str(w[0]), str(w[1]))):
-        static.append(("removed", where[0], str(where[1])))
+    for where in sorted(set(_baseline) - set(records)):
+        static.append(("removed", where[0], where[1]))
         spans.append((len(fper.reads), len(fper.reads)))
+    # The order a tag runs its rewrites in: Theano's own as at import, then everyone else's
+    for (path, tag), names in sorted(orders.items()):
+        theirs = tuple(n for n in names if (path, n) in own)
+        expected = tuple(n for n in _baseline_orders.get((path, tag), ()) if (path, n) in own)
+        others = tuple(n for n in names if (path, n) not in own and (path, n) not in later)
+        if theirs != expected or others:
+            static.append(("order", path, tag, theirs if theirs != expected else None, others))
+            spans.append((len(fper.reads), len(fper.reads)))
     return dbs, tuple(static), fper.fingerprints, fper.reads, spans
 
 
@@ -264,7 +285,7 @@ def part(value_fp, class_fp):
                 dbs, static, fps, reads, spans = _recompute(value_fp, class_fp)
                 error = None
             except RewriteUnfit as exc:
-                dbs, static, fps, reads, spans = _walk()[0], (), [], [], []
+                dbs, static, fps, reads, spans = _walk()[0], (), [], [], []  # noqa: F841
                 error = exc.args[0]
             tables = _tables(dbs)
             cache.update(state=(_generation[0], _sizes(tables)), tables=tables, static=static,
