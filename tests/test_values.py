@@ -339,11 +339,14 @@ def test_value_hasher_matches_hash_values_and_rolls_back():
     assert ValueHasher().hexdigest() == hash_values()
 
 
-def test_streaming_equals_one_shot(monkeypatch):
-    """Small inputs are hashed in one shot; forcing the streaming path changes nothing."""
-    objs = (1, "a", [2.5, None], {"k": b"v"}, np.arange(4))
+def test_threads_do_not_change_digests(monkeypatch):
+    """Large data is hashed on several threads; the digest is the same as on one."""
+    big = np.random.default_rng(3).random((700, 900))
+    objs = (1, "a" * 20_000, [2.5, None], {"k": b"v" * 30_000}, big, np.asfortranarray(big))
     expected = hash_values(*objs)
-    monkeypatch.setattr(values_mod, "_DIRECT_BYTES", 1)
+    monkeypatch.setattr(values_mod, "_THREADS_BYTES", 1)
+    assert hash_values(*objs) == expected
+    monkeypatch.setattr(values_mod, "_THREADS_BYTES", 1 << 60)
     assert hash_values(*objs) == expected
 
 

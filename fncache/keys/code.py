@@ -9,10 +9,11 @@
 - *dynamic* reads, hashed by value on every call: globals and closure cells that hold plain
   values (numbers, strings, arrays, containers...), defaults of called functions, and the
   state behind a callable: the object a bound method (``model.predict``) or a builtin
-  (``items.append``, ``np.random.rand``, bound to numpy's global RandomState) is bound to,
-  a ``functools.partial``'s arguments, an instance of the user's class (whose class code is
-  static). A global array the function reads is part of the key, so changing it misses; a
-  state that cannot be hashed raises ``UnhashableValue`` naming it, never a guess.
+  (``items.append``, ``d.get``) is bound to, a ``functools.partial``'s arguments, an instance
+  of the user's class (whose class code is static). A global array the function reads is part
+  of the key, so changing it misses; a state that cannot be hashed raises ``UnhashableValue``
+  naming it, never a guess. So does a random generator the function draws from (a global
+  RandomState, ``np.random.rand`` on numpy's): a hit would not move its state as a call does.
 
 The walk is cached per function. Each reached global function, class or module is also
 remembered by identity: if a name is rebound later (a module reloaded, a helper patched),
@@ -20,9 +21,11 @@ the next call notices and walks again. Line numbers are not part of the key: mov
 does not invalidate results, changing it does.
 """
 import builtins
+import dis
 import functools
 import hashlib
 import os
+import random
 import sys
 import sysconfig
 import types
@@ -129,10 +132,12 @@ class _Walker:
         code = func.__code__
         self.parts.append(("fn", label, self.code(code, func)))
         names = self.names(code)
+        chains = _global_chains(code)
         glb = func.__globals__
         for name in sorted(names):
             if name in glb:
-                self.global_(glb, name, names, "global %r of %s" % (name, func.__qualname__))
+                self.global_(glb, name, names, "global %r of %s" % (name, func.__qualname__),
+                             chains)
             else:
                 if hasattr(builtins, name):
                     self.parts.append(("builtin", name))
@@ -153,7 +158,7 @@ class _Walker:
             self.reads.append(("defaults of %s" % func.__qualname__,
                                lambda f=func: (f.__defaults__, f.__kwdefaults__)))
 
-    def global_(self, glb, name, names, label):
+    def global_(self, glb, name, names, label, chains=frozenset()):
         if name in self.ignore:
             self.parts.append(("ignored", name))
             return
@@ -169,7 +174,8 @@ class _Walker:
                                      "%s.%s" % (value.__name__, attr))
             else:
                 self.parts.append((name,) + _library_tag(value))
-                self.library_state(value, names, name, set())
+                for chain in sorted(c for c in chains if c[0] == name and len(c) > 2):
+                    self.library_state(value, chain, name)
         else:
             self.reach(value, label, lambda: glb[name])
 
@@ -178,6 +184,13 @@ class _Walker:
         its code statically, and any state its result depends on as a read hashed each call."""
         if self.callable_(value, label, getter):
             self.bindings.append((getter, value))
+        else:
+            self.read(label, getter, value)
+
+    def read(self, label, getter, value):
+        """A value hashed on every call; a random generator the code draws from is refused."""
+        if isinstance(value, _GENERATORS):
+            self.reads.append((label, functools.partial(_draws, label, type(value))))
         else:
             self.reads.append((label, getter))
 
@@ -188,22 +201,23 @@ class _Walker:
             return
         if is_user_module(type(obj).__module__):
             self.callable_(type(obj), label, getter)  # the code of its methods, statically
-        self.reads.append((label, getter))
+        self.read(label, getter, obj)
 
-    def library_state(self, module, names, label, seen):
-        """``np.random.rand`` and kin: a library module's attribute that is a builtin bound
-        to an object (the global RandomState) carries state the version tag cannot see."""
-        seen.add(module)
+    def library_state(self, module, chain, label):
+        """``np.random.rand`` and kin: an attribute the code reads off a library module (through
+        its submodules) that is a builtin bound to an object (numpy's global RandomState)
+        carries state the module's version tag cannot see: read it on every call."""
         root = module.__name__.split(".", 1)[0]
-        for attr in sorted(names):
+        for i, attr in enumerate(chain[1:], 1):
             member = vars(module).get(attr)
-            if isinstance(member, types.ModuleType):
-                if member not in seen and member.__name__.split(".", 1)[0] == root:
-                    self.library_state(member, names, "%s.%s" % (label, attr), seen)
-            elif isinstance(member, _BOUND_BUILTINS) and _holds_state(member):
-                self.reads.append((
-                    "%s.%s (bound to a %s)" % (label, attr, type(member.__self__).__qualname__),
-                    lambda m=module, a=attr: vars(m)[a].__self__))
+            if isinstance(member, types.ModuleType) and member.__name__.split(".", 1)[0] == root:
+                module = member
+                continue
+            if isinstance(member, _BOUND_BUILTINS) and _holds_state(member):
+                self.read("%s (bound to a %s)" % (".".join(chain[:i + 1]),
+                                                   type(member.__self__).__qualname__),
+                          lambda m=module, a=attr: vars(m)[a].__self__, member.__self__)
+            return
 
     def callable_(self, value, label, getter):
         """Fingerprint a function or class statically (and what it is bound to, as reads);
@@ -265,6 +279,35 @@ class _Walker:
 
 
 _BOUND_BUILTINS = (types.BuiltinFunctionType, types.MethodWrapperType)
+_GENERATORS = (np.random.RandomState, np.random.Generator, random.Random)
+
+
+def _draws(label, kind):
+    """The read of a random generator a function draws from: refused, naming it."""
+    raise UnhashableValue(kind, "draws from a %s.%s: every call moves its state and a memo "
+                          "hit would not, so the next call would repeat numbers; memoize a "
+                          "function that takes a seed or a Generator argument instead"
+                          % (kind.__module__, kind.__qualname__))
+_ATTRIBUTE_OPS = frozenset(["LOAD_ATTR", "LOAD_METHOD"])
+
+
+def _global_chains(code):
+    """The attribute chains the code reads off its globals, nested code included:
+    ``np.random.rand(n)`` gives ('np', 'random', 'rand')."""
+    chains = set()
+    chain = None
+    for ins in dis.get_instructions(code):
+        if ins.opname == "LOAD_GLOBAL":
+            chain = (ins.argval,)
+        elif chain is not None and ins.opname in _ATTRIBUTE_OPS:
+            chain += (ins.argval,)
+            chains.add(chain)
+        else:
+            chain = None
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            chains |= _global_chains(const)
+    return chains
 
 
 def _holds_state(builtin):

@@ -18,12 +18,17 @@ Each value is written as a self-delimiting, type-tagged byte string: one tag
 byte, then fixed-size fields or a length (``<Q``) before any variable-size
 data.  Because every encoding is self-delimiting, the concatenation of several
 encodings is uniquely decodable, so no two different sequences of values
-produce the same byte stream.  The stream is fed to BLAKE3 (streaming; small
-inputs are collected in one buffer and hashed in one shot, which gives the
-identical digest).  BLAKE3 is a cryptographic hash: nobody can craft two
-inputs with one key, as anyone can for a fast non-cryptographic hash such as
-XXH3 (a shared cache or a service memoizing requests takes inputs from others).
-With a team secret (``fncache.config.settings.secret``) it runs in keyed mode,
+produce the same byte stream.  Variable-size data of ``_DIRECT_BYTES`` (16 kB)
+or more (an array's elements, a long str or bytes, a hook's or a pickle's
+bytes) is not written itself: its own 32-byte BLAKE3 digest is (its length,
+written before it, says which of the two follows).  The stream is then hashed
+with BLAKE3 in one shot.  Large data is thus hashed once, in place, on several
+threads when it is very large (``_THREADS_BYTES``).
+
+BLAKE3 is a cryptographic hash: nobody can craft two inputs with one key, as
+anyone can for a fast non-cryptographic hash such as XXH3 (a shared cache or a
+service memoizing requests takes inputs from others).  With a team secret
+(``fncache.config.settings.secret``) every digest is BLAKE3 in keyed mode,
 under a key derived from the secret, so keys cannot even be predicted without it.
 
 ===  ==========================================================================
@@ -68,6 +73,7 @@ C-contiguous arrays are fed to the hasher straight from their buffer (zero
 copy); any other layout is walked in C-ordered blocks, each copied into one
 reused scratch buffer of at most ``CHUNK_BYTES`` (C-contiguous sub-blocks are
 still fed without a copy; F-ordered blocks are copied in cache-sized tiles).
+The digest does not depend on the number of threads (a BLAKE3 property).
 
 Extension hook: a class may define ``__fncache_hash__(self) -> bytes | str``
 returning a canonical encoding of everything that affects results; it is
@@ -302,65 +308,44 @@ def _copy_c_order(dst, src):
 # the encoder
 # --------------------------------------------------------------------------
 class _Encoder:
-    """Writes the canonical encoding of values into a buffer / BLAKE3 stream."""
+    """Writes the canonical encoding of values into one buffer, hashed at the end.
 
-    __slots__ = ("buf", "h", "allow_pickle", "bytes_only", "work")
+    Large pieces (``_DIRECT_BYTES`` or more) are not copied in: their own BLAKE3 digest is
+    (``direct``), so the buffer stays small and a big array is hashed once, in place, on
+    several threads when it is very large.
+    """
+
+    __slots__ = ("buf", "allow_pickle", "work")
 
     def __init__(self, allow_pickle):
         self.buf = bytearray(_FORMAT_PREFIX)
-        self.h = None  # created on the first flush of large data
         self.allow_pickle = allow_pickle
-        self.bytes_only = False  # True while encoding a dict key / set element
         self.work = None  # scratch buffer for non-contiguous arrays
 
     # -- plumbing --------------------------------------------------------
-    def flush(self):
-        if self.bytes_only:
-            return
-        h = self.h
-        if h is None:
-            h = self.h = _new_hasher(threads=True)
-        if self.buf:
-            h.update(self.buf)
-            del self.buf[:]
+    def direct(self, data, nbytes=None):
+        """Append the 32-byte digest of large ``data`` (bytes or a uint8 buffer)."""
+        size = len(data) if nbytes is None else nbytes
+        self.buf += _new_hasher(data, threads=size >= _THREADS_BYTES).digest()
 
-    def direct(self, data):
-        """Append large data without copying it into the buffer if possible."""
-        if self.bytes_only:
-            self.buf += data
-        else:
-            self.flush()
-            self.h.update(data)
-
-    def digest_source(self):
-        """Return the hasher state after everything so far has been written."""
-        h = self.h
-        if h is None:
-            h = _new_hasher()
-        else:
-            h = h.copy()
-        if self.buf:
-            h.update(self.buf)
-        return h
+    def digest(self):
+        return _new_hasher(self.buf, threads=len(self.buf) >= _THREADS_BYTES).digest()
 
     def hexdigest(self):
-        if self.h is None:  # everything is still in the buffer: one shot
-            return _new_hasher(self.buf).hexdigest()
-        return self.digest_source().hexdigest()
+        return _new_hasher(self.buf, threads=len(self.buf) >= _THREADS_BYTES).hexdigest()
 
     def encode_to_bytes(self, obj):
-        """Encoding of ``obj`` as bytes (used for dict keys and set elements)."""
+        """Encoding of ``obj`` as bytes (used for set elements)."""
         tp = type(obj)
         if tp is str:
             return _enc_str_bytes(obj)
-        saved_buf, saved_mode = self.buf, self.bytes_only
+        saved_buf = self.buf
         self.buf = bytearray()
-        self.bytes_only = True
         try:
             self.encode(obj)
             return bytes(self.buf)
         finally:
-            self.buf, self.bytes_only = saved_buf, saved_mode
+            self.buf = saved_buf
 
     # -- dispatch --------------------------------------------------------
     def encode(self, obj):
@@ -543,29 +528,21 @@ class _Encoder:
             for name in dt.names:
                 self._feed_contents(a[name])
             return
-        buf = self.buf
-        if a.flags.c_contiguous:
-            if nbytes < _DIRECT_BYTES or self.bytes_only:
-                # (``buf += a`` would be numpy broadcasting, hence the slot call)
-                try:
-                    _bytearray_iadd(buf, a)
-                except (BufferError, ValueError, TypeError):
-                    _bytearray_iadd(buf, a.reshape(-1).view(_uint8))
-            else:
-                self.flush()
-                self.h.update(a.reshape(-1).view(_uint8))
-        elif nbytes <= _DIRECT_BYTES:
-            _bytearray_iadd(buf, np.ascontiguousarray(a).reshape(-1).view(_uint8))
+        if nbytes < _DIRECT_BYTES:  # small: the bytes themselves, whatever the layout
+            if not a.flags.c_contiguous:
+                a = np.ascontiguousarray(a)
+            # (``buf += a`` would be numpy broadcasting, hence the slot call)
+            _bytearray_iadd(self.buf, a.reshape(-1).view(_uint8))
+        elif a.flags.c_contiguous:
+            self.direct(a.reshape(-1).view(_uint8), nbytes)
         else:
-            self.flush()
             work = self.work
             need = max(CHUNK_BYTES, dt.itemsize)
             if work is None or work.nbytes < need:
                 work = self.work = np.empty(need, dtype=_uint8)
-            if self.bytes_only:
-                self._feed_blocks(a, work, self.buf.__iadd__)  # bound slot: no numpy dispatch
-            else:
-                self._feed_blocks(a, work, self.h.update)
+            h = _new_hasher(threads=nbytes >= _THREADS_BYTES)
+            self._feed_blocks(a, work, h.update)
+            self.buf += h.digest()
 
     def _feed_blocks(self, a, work, update):
         """Feed ``a``'s bytes in C order, copying at most ``work.nbytes`` at once."""
@@ -772,22 +749,18 @@ class ValueHasher:
 
     def update(self, obj):
         enc = self._enc
-        # Push pending bytes into the stream so that a failed update can be
-        # rolled back by restoring a copy of the (small, fixed-size) state.
-        enc.flush()
-        saved_h = enc.h.copy()
+        mark = len(enc.buf)
         try:
             _encode_arg(enc, obj, self._count)
         except BaseException:
-            del enc.buf[:]
-            enc.h = saved_h
+            del enc.buf[mark:]  # as if this update had not happened
             raise
         self._count += 1
         return self
 
     def digest(self):
         """32-byte digest of everything fed so far (the hasher stays usable)."""
-        return self._enc.digest_source().digest()
+        return self._enc.digest()
 
     def hexdigest(self):
         """64-char hex digest of everything fed so far."""
@@ -802,6 +775,5 @@ class ValueHasher:
         other._count = self._count
         enc = _Encoder(self.allow_pickle)
         enc.buf = bytearray(self._enc.buf)
-        enc.h = self._enc.h.copy() if self._enc.h is not None else None
         other._enc = enc
         return other
