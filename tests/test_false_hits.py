@@ -599,3 +599,41 @@ def test_only_global_random_state_a_function_reads_is_keyed(cache_dir):
     assert counters.session().get("memo.hits", 0) == before + 1
     with pytest.raises(fncache.UnhashableValue, match=r"np\.random\.standard_normal .*draws"):
         global_rng(3)
+
+
+class _Times(theano.Op):
+    """An op of the user's whose factor is a property: 0.0 == -0.0 and 1 == True == 1.0."""
+    __props__ = ("k",)
+
+    def __init__(self, k):
+        self.k = k
+
+    def make_node(self, x):
+        x = T.as_tensor_variable(x)
+        return theano.Apply(self, [x], [x.type()])
+
+    def perform(self, node, inputs, outputs):
+        outputs[0][0] = inputs[0] * self.k
+
+
+@pytest.mark.parametrize("a, b", [(0.0, -0.0), (1, True), (1, 1.0)])
+def test_user_ops_equal_under_eq_but_not_in_value_get_their_own_keys(a, b):
+    x, y = T.dvector("x"), T.dvector("y")
+    mixed = signature([x, y], _Times(a)(x) + _Times(b)(y))
+    same = signature([x, y], _Times(a)(x) + _Times(a)(y))
+    assert mixed.key != same.key
+
+
+def test_graph_keys_do_not_depend_on_the_secret():
+    """Memo keys and blob names are keyed by the team secret; graph keys are not (every
+    process that builds a graph must find its entry)."""
+    from fncache.config import settings
+    x = T.dvector("x")
+    build = lambda: signature([x], x + np.arange(20.0)).key  # noqa: E731
+    saved, settings.secret = settings.secret, None
+    try:
+        plain, memo_plain = build(), hash_values(np.arange(20.0))
+        settings.secret = b"a team secret"
+        assert build() == plain and hash_values(np.arange(20.0)) != memo_plain
+    finally:
+        settings.secret = saved

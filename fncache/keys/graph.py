@@ -417,10 +417,10 @@ def _array_fp(arr):
     shape = arr.shape  # before any copy: ascontiguousarray turns 0-d into 1-d
     if not arr.flags.c_contiguous:
         arr = np.ascontiguousarray(arr)
-    try:
-        digest = content_digest(arr.reshape(-1).view(np.uint8))
+    try:  # plain BLAKE3: a graph's key does not depend on who holds which secret
+        digest = content_digest(arr.reshape(-1).view(np.uint8), keyed=False)
     except (TypeError, ValueError, BufferError):  # dtypes without buffer support
-        digest = content_digest(arr.tobytes())
+        digest = content_digest(arr.tobytes(), keyed=False)
     if arr.size <= 8 and dtype.kind in "biufc":
         # derived from the bytes (so key-neutral); lets explain() show values
         return ("nd", _dtype_fp(dtype), shape, digest, tuple(arr.ravel().tolist()))
@@ -982,9 +982,11 @@ class _Keyer(object):
         self.where.append(("node op %s", type(op).__qualname__))
         fp = self.op_fp(op)
         self.where.pop()
-        idx = _intern(self.op_table, self.op_table_index, self.op_names, fp, lambda: _safe_str(op))
+        user = _has_user_code(fp)
+        idx = _intern(self.op_table, self.op_table_index, self.op_names, fp, lambda: _safe_str(op),
+                      exact=user)
         if idx == len(self.op_user):
-            self.op_user.append(_has_user_code(fp))
+            self.op_user.append(user)
         self.op_idx[id(op)] = (op, idx)
         return idx
 
@@ -1030,7 +1032,7 @@ class _Keyer(object):
             key = None
         fp = self.type_fp(typ)
         idx = _intern(self.type_table, self.type_table_index, self.type_names, fp,
-                      lambda: _safe_str(typ))
+                      lambda: _safe_str(typ), exact=key is None and _has_user_code(fp))
         if key is not None:
             self.type_idx_memo[key] = idx
         else:
@@ -1043,7 +1045,7 @@ class _Keyer(object):
             return memo[1]
         fp = (self.type_fp(const.type), self.const_value_fp(const))
         idx = _intern(self.const_table, self.const_table_index, self.const_texts, fp,
-                      lambda: _const_text(const.data))
+                      lambda: _const_text(const.data), exact=_has_user_code(fp[0]))
         ref = ("c", idx)
         self.const_memo[id(const)] = (const, ref)
         return ref
@@ -1081,12 +1083,17 @@ def _is_theano_object(obj):
     return (module == "theano" or module.startswith("theano.")) and hasattr(obj, "__dict__")
 
 
-def _intern(table, table_index, texts, fp, text_of):
-    """Position of fingerprint ``fp`` in ``table``, appending it (and its text) when new."""
-    idx = table_index.get(fp)
+def _intern(table, table_index, texts, fp, text_of, exact=False):
+    """Position of fingerprint ``fp`` in ``table``, appending it (and its text) when new.
+
+    Fingerprints are compared with ``==``, for which 1 == 1.0 == True and 0.0 == -0.0, as
+    Theano compares its ops' props; ``exact`` (an op, type or constant of the user's) compares
+    their text instead, so two such objects that differ only there get two positions."""
+    key = ("exact", repr(fp)) if exact else fp
+    idx = table_index.get(key)
     if idx is None:
         idx = len(table)
-        table_index[fp] = idx
+        table_index[key] = idx
         table.append(fp)
         texts.append(text_of())
     return idx

@@ -28,8 +28,9 @@ threads when it is very large (``_THREADS_BYTES``).
 BLAKE3 is a cryptographic hash: nobody can craft two inputs with one key, as
 anyone can for a fast non-cryptographic hash such as XXH3 (a shared cache or a
 service memoizing requests takes inputs from others).  With a team secret
-(``fncache.config.settings.secret``) every digest is BLAKE3 in keyed mode,
-under a key derived from the secret, so keys cannot even be predicted without it.
+(``fncache.config.settings.secret``) these digests (memo keys, blob names) are
+BLAKE3 in keyed mode, under a key derived from the secret, so they cannot even
+be predicted without it; graph keys use ``content_digest(keyed=False)``.
 
 ===  ==========================================================================
 tag  layout
@@ -130,9 +131,9 @@ def _digest_key():
     return _derived[1]
 
 
-def _new_hasher(data=b"", threads=False):
+def _new_hasher(data=b"", threads=False, keyed=True):
     """A BLAKE3 hasher, keyed when a team secret is set; ``threads`` for large inputs."""
-    key = _digest_key()
+    key = _digest_key() if keyed else None
     if threads:
         if key is None:
             return _blake3(data, max_threads=_AUTO)
@@ -140,12 +141,16 @@ def _new_hasher(data=b"", threads=False):
     return _blake3(data) if key is None else _blake3(data, key=key)
 
 
-def content_digest(data):
-    """64 hex chars naming ``data`` (bytes or a buffer) by its contents, as keys do."""
+def content_digest(data, keyed=True):
+    """64 hex chars naming ``data`` (bytes or a buffer) by its contents, as memo keys do.
+
+    ``keyed=False``: plain BLAKE3 whatever the secret, for names every process must agree
+    on (a graph key is the same in every process that builds the graph)."""
     view = memoryview(data)
     if view.format != "B" or not view.c_contiguous:
         view = view.cast("B") if view.c_contiguous else memoryview(bytes(view))
-    return _new_hasher(threads=view.nbytes >= _THREADS_BYTES).update(view).hexdigest()
+    threads = view.nbytes >= _THREADS_BYTES
+    return _new_hasher(threads=threads, keyed=keyed).update(view).hexdigest()
 
 _pack_tag_q = struct.Struct("<cq").pack
 _pack_tag_Q = struct.Struct("<cQ").pack
