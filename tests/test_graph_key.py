@@ -305,6 +305,29 @@ def _build(recipe):
     return signature([c.x, c.y, c.M], outputs, updates=updates, on_unused_input="ignore")
 
 
+_USER_VOCAB = [i for i, entry in enumerate(VOCAB)
+               if entry[0].startswith("user_") or entry[0] in ("tanh", "add")]
+_user_steps = st.lists(st.tuples(st.sampled_from(_USER_VOCAB), st.integers(0, 50),
+                                 st.integers(0, 50), st.integers(0, 5)), min_size=1, max_size=4)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.tuples(_user_steps, st.booleans()), st.tuples(_user_steps, st.booleans()),
+       st.integers(0, 10), st.sampled_from([0, 3]), st.integers(0, 60))
+def test_random_graph_pairs_of_user_ops(r1, r2, step, field, value):
+    """The same properties over the user's ops (Python perform with an attribute outside
+    __props__, c_code reading a module table, a COp file) mixed with a few of Theano's:
+    random pairs, and near-identical pairs (one op, argument or parameter changed)."""
+    k1 = _build(r1).key
+    assert _build(r1).key == k1
+    assert (k1 == _build(r2).key) == (_canonical(r1) == _canonical(r2))
+    steps = [list(s) for s in r1[0]]
+    steps[step % len(steps)][field] = _USER_VOCAB[value % len(_USER_VOCAB)] if field == 0 \
+        else value
+    r3 = ([tuple(s) for s in steps], r1[1])
+    assert (k1 == _build(r3).key) == (_canonical(r1) == _canonical(r3))
+
+
 def test_vocabulary_is_large_and_distinct():
     assert len(VOCAB) >= 30
     keys = {key_ for key_ in (_build(([(i, 0, 0, 0)], False)).key for i in range(len(VOCAB)))}
@@ -668,22 +691,17 @@ def test_each_part_digest_is_logged_at_debug(caplog):
 # ---------------------------------------------------------------------------
 # Ops, types and rewrites of the user's (issue 15)
 # ---------------------------------------------------------------------------
-def test_user_ops_compute_and_keep_their_keys_after_compiling_and_running():
-    """Run-time state Theano may leave on an op must not change its key, and the
-    three kinds of user ops (Python, c_code, COp file) compute what they say."""
+def test_user_op_attributes_and_c_source_are_keyed():
     x = T.dvector("x")
     v = np.array([1.0, 2.0])
+    # the three kinds (Python, c_code, COp file) compute what they say, and run-time state
+    # Theano may leave on an op does not change its key
     for op, expected in ((_UserScale(2.0), v * 2.0), (_UserCOffset(1), v - 2.5),
                          (_UserCOp(), 3.0 - v)):
         out = op(x)
         before = signature([x], out)
         np.testing.assert_array_equal(theano.function([x], out)(v), expected)
-        after = signature([x], out)
-        assert after.key == before.key, type(op).__name__
-
-
-def test_user_op_attributes_and_c_source_are_keyed():
-    x = T.dvector("x")
+        assert signature([x], out).key == before.key, type(op).__name__
     a, b = signature([x], _UserScale(2.0)(x)), signature([x], _UserScale(3.0)(x))
     assert a.key != b.key and a.parts["graph"] != b.parts["graph"]
     assert "@factor=2.0" in a.details["graph"][0]["op_key"]
