@@ -198,6 +198,9 @@ def stats_command(as_json, reset):
     if data["uncacheable"]:
         click.echo("not cacheable       " + ", ".join(
             "%s %d" % kv for kv in sorted(data["uncacheable"].items())))
+    if data.get("unloadable"):
+        click.echo("unloadable keys     %d (compiled without storing; fncache show KEY says why)"
+                   % len(data["unloadable"]))
 
 
 # ------------------------------------------------------------------ ls / show
@@ -232,12 +235,21 @@ def ls_command(sort, name, as_json):
 @_errors
 def show_command(key, as_json):
     """An entry's key parts, graph summary and sizes (KEY may be a prefix)."""
-    from fncache import inventory
+    from fncache import inventory, unloadable
     cache = _cache()
     e = inventory.entry(cache, inventory.find(cache, key))
+    memo = unloadable.recall(cache, e["key"])
+    if memo is not None:
+        e["unloadable"] = memo
     if as_json:
         _echo_json(e)
         return
+    if memo is not None:
+        click.echo("cannot be loaded by %s: %s (%s; since %s)\n"
+                   % ("this fncache and Theano" if memo["current"] else
+                      "fncache %s, Theano %s" % (memo.get("fncache"), memo.get("theano")),
+                      memo.get("reason"), "compiled without storing" if memo["current"]
+                      else "this version will try again", _date(memo.get("time"))))
     click.echo(_table(["field", "value"], [
         ["key", e["key"]], ["name", e["name"] or "-"], ["where", e["where"]],
         ["kind", e["kind"]], ["size", _human_bytes(e["size"])], ["hits", e["hits"]],
@@ -279,9 +291,14 @@ def explain_command(keys, last_miss, as_json):
         miss = logged[-1]
         previous = _previous_key(cache, logged, miss)
         if previous is None:
-            data = {"miss": _brief(miss), "previous": None, "differences": []}
+            notes = _unloadable_notes(cache, [miss["key"]])
+            data = {"miss": _brief(miss), "previous": None, "differences": [],
+                    "unloadable": notes}
             if as_json:
                 _echo_json(data)
+            elif notes:
+                click.echo("last miss: %s at %s (%s): %s" % (miss["name"] or "-", miss["where"],
+                                                            miss["key"][:16], notes[miss["key"]]))
             else:
                 click.echo("last miss: %s at %s (%s): no earlier key of this function is known, "
                            "so it was compiled for the first time"
@@ -301,16 +318,31 @@ def explain_command(keys, last_miss, as_json):
         ex.register(key, parts, details)
     buf = io.StringIO()
     lines = ex.explain(key_a, key_b, file=buf)
+    notes = _unloadable_notes(cache, [key_a, key_b])
     if as_json:
         _echo_json({"a": key_a, "b": key_b, "differences": lines,
                     "miss": _brief(miss) if miss else None,
-                    "previous": _brief(previous) if previous else None})
+                    "previous": _brief(previous) if previous else None, "unloadable": notes})
         return
     if miss:
         click.echo("last miss: %s at %s, key %s" % (miss["name"] or "-", miss["where"],
                                                      miss["key"][:16]))
         click.echo("previous:  key %s\n" % previous["key"][:16])
     click.echo(buf.getvalue().rstrip())
+    for key, note in notes.items():
+        click.echo("%s: %s" % (key[:16], note))
+
+
+def _unloadable_notes(cache, keys):
+    """{key: sentence} for the keys remembered as unloadable by this fncache and Theano."""
+    from fncache import unloadable
+    notes = {}
+    for key in keys:
+        why = unloadable.reason(cache, key)
+        if why is not None:
+            notes[key] = ("its entry cannot be loaded here (%s), so it is compiled without "
+                          "storing until fncache or Theano changes" % why)
+    return notes
 
 
 def _brief(m):
@@ -341,18 +373,24 @@ def _parts_of(cache, logged, key):
 # ------------------------------------------------------------------ verify / prune / clear
 @main.command("verify")
 @click.option("--fix", is_flag=True, help="Remove damaged entries (and records of evicted ones).")
+@click.option("--deep", is_flag=True, help="Also load each entry, in a child process, as a hit "
+              "would; report (with --fix: remove and remember) those that cannot load.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_errors
-def verify_command(fix, as_json):
+def verify_command(fix, deep, as_json):
     """Check every entry's integrity and signature; exit status 1 if any is damaged.
 
     Nothing is unpickled: each entry's envelope and HMAC are checked with the
     current secret. With --fix the damaged entries are removed (the exit status
-    still says damage was found).
+    still says damage was found). --deep also rebuilds each entry in a child
+    process (never in this one) and reports those that cannot load.
     """
-    from fncache import inventory
+    from fncache import deepverify, inventory
     from fncache.config import settings
-    report = inventory.verify(_cache(), secret=settings.secret, fix=fix)
+    cache = _cache()
+    report = inventory.verify(cache, secret=settings.secret, fix=fix)
+    if deep:
+        deepverify.verify(cache, report, secret=settings.secret, fix=fix)
     if as_json:
         _echo_json(report)
     else:
@@ -360,14 +398,22 @@ def verify_command(fix, as_json):
             click.echo(_table(["key", "problem", "detail"],
                               [[d["key"][:16], d["reason"], d["message"]]
                                for d in report["damaged"]], left=(0, 1, 2)))
-        click.echo("%d entries checked: %d ok, %d damaged%s%s; %d stale records%s"
-                   % (report["checked"], report["ok"], len(report["damaged"]),
+        if report.get("cannot_load"):
+            click.echo(_table(["key", "name", "cannot load"],
+                              [[d["key"][:16], d["name"] or "-", d["reason"]]
+                               for d in report["cannot_load"]], left=(0, 1, 2)))
+        click.echo("%d entries checked%s: %d ok, %d damaged%s%s%s; %d stale records%s"
+                   % (report["checked"],
+                      " and loaded in a child process" if deep else " (bytes and signatures "
+                      "only; --deep also loads each entry)",
+                      report["ok"] - len(report.get("cannot_load", ())), len(report["damaged"]),
+                      ", %d cannot load" % len(report["cannot_load"]) if deep else "",
                       " (%d removed)" % report["removed"] if fix else "",
                       ", %d of another fncache format (kept)" % report["other_version"]
                       if report["other_version"] else "",
                       report["stale_records"], " removed" if fix and report["stale_records"]
                       else ""))
-    if report["damaged"]:
+    if report["damaged"] or report.get("cannot_load"):
         sys.exit(1)  # all was not well, even when --fix has removed the damage
 
 

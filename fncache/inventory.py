@@ -9,7 +9,7 @@ its kind, name and place come from what its writer recorded.
 import fnmatch
 import time
 
-from fncache import misslog
+from fncache import misslog, unloadable
 from fncache.errors import EntryRejected, FncacheError, FncacheValueError, UnknownKeyError
 from fncache.store import blob_intact, envelope, is_blob
 
@@ -97,6 +97,7 @@ def find(cache, prefix):
     keys = set(entry_keys(cache))
     keys.update(k for k, _ in cache.records())
     keys.update(m["key"] for m in misslog.misses(cache))
+    keys.update(unloadable.remembered(cache))
     matches = sorted(k for k in keys
                      if k.startswith(prefix) or k.split(":", 1)[-1].startswith(prefix))
     if not matches:
@@ -196,7 +197,7 @@ def prune(cache, max_size=None, older_than=None, unused_for=None, dry_run=False,
 
 
 def clear(cache):
-    """Remove every entry, record and logged miss (statistics are kept)."""
+    """Remove every entry, record, logged miss and unloadable key (statistics are kept)."""
     _writable(cache)
     n = len(entry_keys(cache))
     cache.disk.clear()
@@ -204,4 +205,5 @@ def clear(cache):
     for key, _ in list(cache.records()):
         cache.forget(key)
     misslog.clear(cache)
+    unloadable.forget_all(cache)
     return n

@@ -95,7 +95,7 @@ class Profile:
     def theano_profiles(self):
         """Theano's own ProfileStats of the functions compiled with ``profile=True``."""
         return {k: fn.profile for k, fn in self._functions.items()
-                if getattr(fn, "profile", None) is not None}
+                if getattr(fn, "profile", None) not in (None, False)}  # profile=False: none
 
     def report(self, file=None):
         """Print a table of the phases per function, then Theano's profiler summaries."""

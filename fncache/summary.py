@@ -1,7 +1,7 @@
 """fncache.stats(): the numbers people ask of a cache, per tier and in total."""
 import time
 
-from fncache import counters
+from fncache import counters, unloadable
 from fncache.store import current, is_blob
 
 TIERS = ("memory", "disk", "redis")
@@ -66,4 +66,5 @@ def stats(session_only=False):
         "rejected": rejected,
         "uncacheable": {k.split(".", 1)[1]: v for k, v in raw.items()
                         if k.startswith("uncacheable.")},
+        "unloadable": sorted(unloadable.remembered(cache)),  # keys compiled without storing
     }

@@ -253,8 +253,9 @@ x = T.dvector("x")
 with fncache.profile() as prof:
     f = fncache.function([x], (x * 3).sum(), name="triple", profile=True)
     f(np.ones(2)); f(np.ones(2))
+    fncache.function([x], x * 4, name="unprofiled", profile=False)  # as Keras asks: no profiler
 f(np.ones(2))  # outside the context: not counted
-(row,) = prof.as_list()
+row, _ = prof.as_list()
 result["row"] = row
 result["theano"] = len(prof.theano_profiles())
 buf = io.StringIO(); prof.report(file=buf)
@@ -266,6 +267,7 @@ result["report"] = buf.getvalue()
         == (1, 0, 1, 2)
     assert row["compile_seconds"] > 0 and result["theano"] == 1
     assert "Theano profiler, triple:" in result["report"]
+    assert "unprofiled:" not in result["report"] and "summary failed" not in result["report"]
     script = tmp_path / "script.py"
     script.write_text("import numpy as np, theano, theano.tensor as T\n"
                       "x = T.dvector('x')\n"

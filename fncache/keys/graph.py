@@ -150,6 +150,9 @@ _EXCLUDED_BY_CLASS = [
         "_rop_is_default", "_lop_type",  # gradient overrides and their lazy
         # caches: used by T.grad before compilation, never by the function
     ), "gradient-only and run-time state of OpFromGraph"),
+    ("theano.tensor.nnet.conv.ConvOp", (
+        "_ConvOp__hashval",   # Python hash() of its attributes: differs per process
+    ), "run-time cache of the legacy ConvOp"),
     ("theano.gof.type.PureType", (
         "name",               # display name only
     ), "display name"),
