@@ -26,7 +26,8 @@ g = fncache.function([x], x * 2, name="double")
 result["double"] = g(np.ones(3)).tolist()
 result["stats"] = fncache.stats(session_only=True)["compiled"]
 '''
-PARTS = ["environment", "mode", "options", "inputs", "shared", "outputs", "constants", "graph"]
+PARTS = ["environment", "mode", "rewrites", "options", "inputs", "shared", "outputs", "constants",
+         "graph", "c_code"]
 
 
 def cli(directory, *args, check=0, cwd=None, env=None, input=""):

@@ -22,24 +22,30 @@ import theano
 import theano.tensor as T
 
 
-class Frozen:
-    """A helper whose pickle cannot be rebuilt."""
-
-    def __init__(self):
-        self.handle = 7
-
-    def __setstate__(self, state):
-        raise RuntimeError("a Frozen helper cannot be restored")
+def _refuse():
+    raise RuntimeError("a Frozen helper cannot be restored")
 
 
-class Fatal:
+def _die():
+    os._exit(3)
+
+
+class Frozen(tuple):
+    """A helper whose pickle cannot be rebuilt (a tuple, so that the graph key can hold it:
+    an op's attributes are keyed, and one fncache cannot fingerprint is never stored)."""
+
+    def __new__(cls):
+        return tuple.__new__(cls, (7,))
+
+    def __reduce__(self):
+        return (_refuse, ())
+
+
+class Fatal(Frozen):
     """A helper whose unpickling ends the process."""
 
-    def __init__(self):
-        self.handle = 7
-
-    def __setstate__(self, state):
-        os._exit(3)
+    def __reduce__(self):
+        return (_die, ())
 
 
 class Doubler(theano.Op):
@@ -47,7 +53,7 @@ class Doubler(theano.Op):
 
     def __init__(self, fatal=False):
         self.fatal = fatal
-        self.helper = Fatal() if fatal else Frozen()  # not a prop: not part of the key
+        self.helper = Fatal() if fatal else Frozen()  # not a prop, but keyed all the same
 
     def make_node(self, x):
         x = T.as_tensor_variable(x)

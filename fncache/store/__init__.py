@@ -20,9 +20,8 @@ import threading
 import time
 import warnings
 
-import xxhash
-
 from fncache import counters
+from fncache.keys.values import content_digest
 from fncache.store import locks, shared
 from fncache.store.disk import DiskStore, ReadOnlyCache, open_cache
 from fncache.store.memory import MemoryStore
@@ -38,7 +37,7 @@ RECORD = "entry:"  # index key prefix of entry records
 MODULE_PREFIX = "cmodule:"
 MEMO_BLOB_PREFIX = "memo-blob:"
 _BLOB_DIGESTS = {MODULE_PREFIX: lambda data: hashlib.sha256(data).hexdigest(),
-                 MEMO_BLOB_PREFIX: xxhash.xxh3_128_hexdigest}
+                 MEMO_BLOB_PREFIX: content_digest}
 
 
 def is_blob(key):
