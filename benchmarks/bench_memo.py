@@ -147,7 +147,7 @@ def main(argv=None):
                      "fncache": fncache.__version__},
         "notes": "hit = a call served from the cache, in seconds; first_call_overhead = first "
                  "call minus the plain call; disk_bytes = growth of the contender's directory. "
-                 "fncache disk hits of large outputs are memory-mapped and checked (xxh3-128).",
+                 "fncache disk hits of large outputs are memory-mapped and checked (BLAKE3).",
         "results": rows,
     }
     RESULTS = results_path("memo.json", args.quick)

@@ -205,7 +205,39 @@ def aims(data):
         row = min(keys["rows"], key=lambda r: abs(r["nodes"] - 10000))
         out.append(("graph key > 100,000 nodes/s (at %d nodes)" % row["nodes"],
                     "%.0f nodes/s" % row["nodes_per_second"], row["nodes_per_second"] > 100000))
+    keras = data.get("keras")
+    if keras:
+        f = keras["function_seconds"]
+        for base, label in (("stock", "Theano"), ("fixed", "Theano + fixes")):
+            r = ratio(f.get(base), f.get("fncache_hit"))
+            out.append(("Keras conv net, second fncache run: its functions >= 10x %s, warm "
+                        "compiledir" % label, fmt_ratio(r), None if r is None else r >= 10))
+        out.append(("Keras conv net, second fncache run: 0 compiles, the same predictions",
+                    "%s compiles, predictions %s" % (keras["hit_compiles"], "identical"
+                                                      if keras["same_predictions"] else "differ"),
+                    keras["hit_compiles"] == 0 and keras["same_predictions"]))
     return out
+
+
+def keras_section(keras):
+    f, r = keras["function_seconds"], keras["run_seconds"]
+    return ["## Keras conv net", "",
+            "`benchmarks/bench_keras.py` (run on its own): `%s` (Keras 2.3.1, Theano backend: "
+            "Conv2D, BatchNormalization, MaxPooling2D, Dense; train, evaluate, predict), %s "
+            "`theano.function` calls per run, each run a fresh process with a warm compiledir." %
+            (keras["program"], keras["functions"]), "",
+            "| | Theano | Theano + fncache's fixes | fncache, second run (all hits) |",
+            "|---|---|---|---|",
+            "| time in `theano.function` | %s | %s | %s |" % (cell(f["stock"]), cell(f["fixed"]),
+                                                           cell(f["fncache_hit"])),
+            "| whole run | %s | %s | %s |" % (cell(r["stock"]), cell(r["fixed"]),
+                                             cell(r["fncache_hit"])),
+            "",
+            "Functions: %s faster than Theano, %s faster than Theano with the fixes; predictions "
+            "%s across every run." % (fmt_ratio(ratio(f["stock"], f["fncache_hit"])),
+                                      fmt_ratio(ratio(f["fixed"], f["fncache_hit"])),
+                                      "identical" if keras["same_predictions"] else "**differ**"),
+            ""]
 
 
 WHY_NOT = {
@@ -324,7 +356,7 @@ def write_page(results=None, page=None, plots_dir=None):
     page = page or os.path.join(ROOT, "BENCHMARKS.md")
     plots_dir = plots_dir or os.path.join(HERE, "plots")
     data = {name: load(results, name + ".json") for name in ("compile", "keys", "hashing", "memo",
-                                                             "remote")}
+                                                             "remote", "keras")}
     m = (data["compile"] or {}).get("machine", {})
     modes = sorted({d.get("mode") for d in data.values() if d and d.get("mode")})
     parts = ["# Benchmarks", "",
@@ -361,6 +393,8 @@ def write_page(results=None, page=None, plots_dir=None):
                   "%s, disk hit %s, compile with the fixes %s; `import redis` alone %s; entry %d bytes."
                   % (remote["workload"], cell(t["redis_hit"]), cell(t["disk_hit"]), cell(t["compile"]),
                      cell(t["import_redis"]), remote["entry_bytes_in_redis"]), ""]
+    if data["keras"]:
+        parts += keras_section(data["keras"])
     with open(page, "w") as f:
         f.write("\n".join(parts))
     return page

@@ -10,6 +10,8 @@
 # Run:  sh examples/team_shared_dir.sh DIR [GROUP] [SECRET_FILE]
 #       GROUP defaults to your primary group, SECRET_FILE to ~/.fncache-secret.
 #       (Creating DIR under /srv needs sudo; any directory you own works for a try.)
+#       A group that is only yours (named after you, no other member) shares nothing:
+#       fncache then treats DIR as your private directory.
 #
 # Umask: members need not change theirs. When the directory's top folder is
 # group-writable, fncache clears the group bits of the umask while it writes
@@ -28,6 +30,10 @@ secret_file=${3:-$HOME/.fncache-secret}
 if ! getent group "$group" >/dev/null 2>&1; then
     echo "$0: no such group: $group" >&2
     exit 2
+fi
+
+if [ "$group" = "$(id -un)" ] && [ -z "$(getent group "$group" | cut -d: -f4)" ]; then
+    echo "note: $group is your own private group; pass the team's group to share $dir" >&2
 fi
 
 mkdir -p "$dir"

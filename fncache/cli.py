@@ -12,6 +12,7 @@ import io
 import json
 import os
 import runpy
+import sqlite3
 import sys
 import time
 
@@ -74,6 +75,10 @@ def _errors(command):
             raise click.ClickException(str(exc)) from None
         except OSError as exc:
             raise click.ClickException("%s: %s" % (type(exc).__name__, exc)) from None
+        except sqlite3.Error as exc:  # a full disk fails reads too; damage is repaired on open
+            from fncache.config import settings
+            raise click.ClickException("cannot use the cache database in %s (%s: %s)"
+                                       % (settings.directory, type(exc).__name__, exc)) from None
     return wrapper
 
 
@@ -177,7 +182,9 @@ def stats_command(as_json, reset):
         _echo_json(data)
         return
     click.echo("cache directory     %s" % data["directory"])
-    click.echo("totals since        %s" % (_date(data["since"]) if data["since"] else "first use"))
+    click.echo("totals since        %s" % (
+        "- (this process only: the index cannot be read)" if data["totals"] != "directory"
+        else _date(data["since"]) if data["since"] else "first use"))
     rows = []
     for name, tier in data["tiers"].items():
         rate = "-" if tier["hit_rate"] is None else "%.0f%%" % (100 * tier["hit_rate"])
@@ -202,6 +209,9 @@ def stats_command(as_json, reset):
     if data["uncacheable"]:
         click.echo("not cacheable       " + ", ".join(
             "%s %d" % kv for kv in sorted(data["uncacheable"].items())))
+    if data.get("unloadable"):
+        click.echo("unloadable keys     %d (compiled without storing; fncache show KEY says why)"
+                   % len(data["unloadable"]))
 
 
 # ------------------------------------------------------------------ ls / show
@@ -236,12 +246,21 @@ def ls_command(sort, name, as_json):
 @_errors
 def show_command(key, as_json):
     """An entry's key parts, graph summary and sizes (KEY may be a prefix)."""
-    from fncache import inventory
+    from fncache import inventory, unloadable
     cache = _cache()
     e = inventory.entry(cache, inventory.find(cache, key))
+    memo = unloadable.recall(cache, e["key"])
+    if memo is not None:
+        e["unloadable"] = memo
     if as_json:
         _echo_json(e)
         return
+    if memo is not None:
+        click.echo("cannot be loaded by %s: %s (%s; since %s)\n"
+                   % ("this fncache and Theano" if memo["current"] else
+                      "fncache %s, Theano %s" % (memo.get("fncache"), memo.get("theano")),
+                      memo.get("reason"), "compiled without storing" if memo["current"]
+                      else "this version will try again", _date(memo.get("time"))))
     click.echo(_table(["field", "value"], [
         ["key", e["key"]], ["name", e["name"] or "-"], ["where", e["where"]],
         ["kind", e["kind"]], ["size", _human_bytes(e["size"])], ["hits", e["hits"]],
@@ -283,9 +302,14 @@ def explain_command(keys, last_miss, as_json):
         miss = logged[-1]
         previous = _previous_key(cache, logged, miss)
         if previous is None:
-            data = {"miss": _brief(miss), "previous": None, "differences": []}
+            notes = _unloadable_notes(cache, [miss["key"]])
+            data = {"miss": _brief(miss), "previous": None, "differences": [],
+                    "unloadable": notes}
             if as_json:
                 _echo_json(data)
+            elif notes:
+                click.echo("last miss: %s at %s (%s): %s" % (miss["name"] or "-", miss["where"],
+                                                            miss["key"][:16], notes[miss["key"]]))
             else:
                 click.echo("last miss: %s at %s (%s): no earlier key of this function is known, "
                            "so it was compiled for the first time"
@@ -305,16 +329,31 @@ def explain_command(keys, last_miss, as_json):
         ex.register(key, parts, details)
     buf = io.StringIO()
     lines = ex.explain(key_a, key_b, file=buf)
+    notes = _unloadable_notes(cache, [key_a, key_b])
     if as_json:
         _echo_json({"a": key_a, "b": key_b, "differences": lines,
                     "miss": _brief(miss) if miss else None,
-                    "previous": _brief(previous) if previous else None})
+                    "previous": _brief(previous) if previous else None, "unloadable": notes})
         return
     if miss:
         click.echo("last miss: %s at %s, key %s" % (miss["name"] or "-", miss["where"],
                                                      miss["key"][:16]))
         click.echo("previous:  key %s\n" % previous["key"][:16])
     click.echo(buf.getvalue().rstrip())
+    for key, note in notes.items():
+        click.echo("%s: %s" % (key[:16], note))
+
+
+def _unloadable_notes(cache, keys):
+    """{key: sentence} for the keys remembered as unloadable by this fncache and Theano."""
+    from fncache import unloadable
+    notes = {}
+    for key in keys:
+        why = unloadable.reason(cache, key)
+        if why is not None:
+            notes[key] = ("its entry cannot be loaded here (%s), so it is compiled without "
+                          "storing until fncache or Theano changes" % why)
+    return notes
 
 
 def _brief(m):
@@ -345,33 +384,51 @@ def _parts_of(cache, logged, key):
 # ------------------------------------------------------------------ verify / prune / clear
 @main.command("verify")
 @click.option("--fix", is_flag=True, help="Remove damaged entries (and records of evicted ones).")
+@click.option("--deep", is_flag=True, help="Also load each entry, in a child process, as a hit "
+              "would; report (with --fix: remove and remember) those that cannot load.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_errors
-def verify_command(fix, as_json):
+def verify_command(fix, deep, as_json):
     """Check every entry's integrity and signature; exit status 1 if any is damaged.
 
     Nothing is unpickled: each entry's envelope and HMAC are checked with the
     current secret. With --fix the damaged entries are removed (the exit status
-    still says damage was found).
+    still says damage was found). --deep also rebuilds each entry in a child
+    process (never in this one) and reports those that cannot load.
     """
-    from fncache import inventory
+    from fncache import deepverify, inventory
     from fncache.config import settings
-    report = inventory.verify(_cache(), secret=settings.secret, fix=fix)
+    cache = _cache()
+    report = inventory.verify(cache, secret=settings.secret, fix=fix)
+    if deep:
+        deepverify.verify(cache, report, secret=settings.secret, fix=fix)
     if as_json:
         _echo_json(report)
     else:
         if report["damaged"]:
             click.echo(_table(["key", "problem", "detail"],
-                              [[d["key"][:16], d["reason"], d["message"]]
+                              [[d["key"] if d["reason"] == "damaged-database" else d["key"][:16],
+                                d["reason"], d["message"]]
                                for d in report["damaged"]], left=(0, 1, 2)))
-        click.echo("%d entries checked: %d ok, %d damaged%s%s; %d stale records%s"
-                   % (report["checked"], report["ok"], len(report["damaged"]),
+        if report.get("cannot_load"):
+            click.echo(_table(["key", "name", "cannot load"],
+                              [[d["key"][:16], d["name"] or "-", d["reason"]]
+                               for d in report["cannot_load"]], left=(0, 1, 2)))
+        click.echo("%d entries checked%s: %d ok, %d damaged%s%s%s; %d stale records%s"
+                   % (report["checked"],
+                      " and loaded in a child process" if deep else " (bytes and signatures "
+                      "only; --deep also loads each entry)",
+                      report["ok"] - len(report.get("cannot_load", ())), len(report["damaged"]),
+                      ", %d cannot load" % len(report["cannot_load"]) if deep else "",
                       " (%d removed)" % report["removed"] if fix else "",
                       ", %d of another fncache format (kept)" % report["other_version"]
                       if report["other_version"] else "",
                       report["stale_records"], " removed" if fix and report["stale_records"]
                       else ""))
-    if report["damaged"]:
+        if report["orphan_files_removed"]:
+            click.echo("%d value files that no entry names removed"
+                       % report["orphan_files_removed"])
+    if report["damaged"] or report.get("cannot_load"):
         sys.exit(1)  # all was not well, even when --fix has removed the damage
 
 
@@ -476,16 +533,28 @@ def export_command(file, name, older_than, newer_than, as_json):
 
 @main.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--secret-file", type=click.Path(dir_okay=False),
+              help="The secret the bundle was signed with, if not this cache's (mode 0600).")
+@click.option("--trust", is_flag=True,
+              help="Also import entries sealed without a secret (anyone could have made them; "
+                   "loading an entry runs its code).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_errors
-def import_command(file, as_json):
-    """Verify each entry of the bundle FILE with this cache's secret and store it."""
+def import_command(file, secret_file, trust, as_json):
+    """Verify each entry of the bundle FILE and store it, signed with this cache's secret.
+
+    Entries must be signed with this cache's secret or the one in --secret-file;
+    entries sealed without a secret are refused unless --trust is given.
+    """
     from fncache import bundle
-    from fncache.config import settings
+    from fncache.config import read_secret_file, settings
+    bundle_secret = read_secret_file(secret_file) if secret_file else None
     cache = _cache(must_exist=False)
     bar = _progress(None, "importing")
     with bar:
-        result = bundle.import_bundle(cache, file, secret=settings.secret, progress=bar.update,
+        result = bundle.import_bundle(cache, file, secret=settings.secret,
+                                      bundle_secret=bundle_secret, trust=trust,
+                                      progress=bar.update,
                                       on_start=lambda n: setattr(bar, "total", n))
     if as_json:
         _echo_json(result)
@@ -494,5 +563,15 @@ def import_command(file, as_json):
             click.echo("rejected %s: %s" % ((r["key"] or "?")[:16], r["message"]), err=True)
         click.echo("imported %d entries, %d already present, %d rejected"
                    % (result["imported"], result["skipped_present"], len(result["rejected"])))
+        reasons = {r["reason"] for r in result["rejected"]}
+        if "unsigned" in reasons:
+            click.echo("%s holds entries sealed without a secret: they prove only that they are "
+                       "whole, not who made them, and loading an entry runs its code. If you "
+                       "trust whoever made the bundle, import again with --trust" % file,
+                       err=True)
+        if "bad-signature" in reasons:
+            click.echo("%s holds entries signed with a secret %s; give it with --secret-file "
+                       "FILE (mode 0600)" % (file, "other than this cache's" if settings.secret
+                                             else "this cache does not have"), err=True)
     if result["rejected"]:
         sys.exit(1)

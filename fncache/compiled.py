@@ -16,7 +16,7 @@ import time
 
 import theano
 
-from fncache import counters, graphinfo, misslog, modules, profiling, serialize, thunks
+from fncache import counters, graphinfo, misslog, modules, profiling, serialize, thunks, unloadable
 from fncache.config import settings
 from fncache.errors import EntryRejected
 from fncache.keys.graph import UnkeyableGraph, signature
@@ -70,6 +70,18 @@ def _where():
     return "%s:%d" % (frame.f_globals.get("__name__", "?"), frame.f_lineno)
 
 
+def rebuild(cache, header, payload, shared, inputs=()):
+    """(function, modules written) from an opened entry, bound to ``shared`` and
+    ``inputs`` (the explicit input variables): what a hit does.
+
+    ``fncache verify --deep`` calls it too, in a child process.
+    """
+    written = 0
+    if isinstance(header.get("modules"), list):
+        written = modules.install(cache, header["modules"])
+    return serialize.loads(payload, shared, inputs), written
+
+
 def _loader(cache, sig, secret):
     def load(data):
         header, payload = envelope.open_envelope(sig.key, data, secret)
@@ -77,13 +89,15 @@ def _loader(cache, sig, secret):
             raise EntryRejected("corrupt", "entry is a %s entry, not a compiled function"
                                 % header.get("kind"))
         started = time.perf_counter()
-        if isinstance(header.get("modules"), list):
-            counters.count("modules.installed", modules.install(cache, header["modules"]))
         try:
-            fn = serialize.loads(payload, sig.shared, sig.inputs)
+            fn, written = rebuild(cache, header, payload, sig.shared, sig.inputs)
         except Exception as exc:  # an entry this process cannot rebuild is a miss
-            raise EntryRejected("corrupt", "cannot rebuild the function: %s: %s"
-                                % (type(exc).__name__, exc)) from None
+            reason = "%s: %s" % (type(exc).__name__, exc)
+            if not isinstance(exc, (OSError, MemoryError)):  # those may pass; the rest will not
+                unloadable.remember(cache, sig.key, reason)
+                reason += "; it will be compiled without storing until fncache or Theano changes"
+            raise EntryRejected("corrupt", "cannot rebuild the function: " + reason) from None
+        counters.count("modules.installed", written)
         seconds = time.perf_counter() - started
         counters.seconds("load", seconds)
         counters.seconds("saved.compile", max(0.0, header.get("compile_seconds", 0.0) - seconds))
@@ -203,12 +217,6 @@ def _compile_and_store(cache, sig, inputs, outputs, kwargs, listed):
 
 
 def _store(cache, sig, fn, listed, compile_seconds):
-    try:
-        payload, module_paths = serialize.dumps(fn, sig.shared, sig.inputs)
-    except serialize.SerializationError as exc:
-        _log.info("fncache: compiled but not cached: %s", exc)
-        counters.count("uncacheable.serialize")
-        return
     info = {"kind": KIND, "name": listed or "", "where": _where(),
             "compile_seconds": compile_seconds, "pid": os.getpid(),
             "graph": graphinfo.summary(fn, sig), "parts": dict(sig.parts)}
@@ -217,8 +225,21 @@ def _store(cache, sig, fn, listed, compile_seconds):
             misslog.record(cache, sig, info)
         except (OSError, sqlite3.Error) as exc:
             cache.index_failed(exc)
+    why = unloadable.reason(cache, sig.key)
+    if why is not None:  # its entry failed to load: storing it again would fail again
+        _log.info("fncache: compiled but not stored: its entry cannot be loaded (%s)", why)
+        counters.count("uncacheable.unloadable")
+        return
+    try:
+        payload, module_paths = serialize.dumps(fn, sig.shared, sig.inputs)
+    except serialize.SerializationError as exc:
+        _log.info("fncache: compiled but not cached: %s", exc)
+        counters.count("uncacheable.serialize")
+        return
     # A pickled graph shrinks tenfold under zstd and reads back at 2 GB/s.
-    header = dict(info, modules=modules.store(cache, module_paths))
+    header = dict(info, modules=modules.store(cache, module_paths),
+                  shared_types=serialize.dumps_types(sig.shared),
+                  input_types=serialize.dumps_types(sig.inputs))
     data = envelope.seal(sig.key, header, payload, settings.secret, compress_above=16 << 10)
     cache.store.put(sig.key, data)
     cache.record(sig.key, dict(info, size=len(data)))

@@ -13,12 +13,16 @@ FNCACHE_SIZE_LIMIT disk tier size limit, e.g. 5GB (default 10GB)
 FNCACHE_MEMORY_LIMIT in-process tier limit, e.g. 512MB (default 256MB)
 FNCACHE_MISS_LOG   1: remember the last compile misses (key parts) for `fncache explain --last-miss`
 """
+import math
 import os
 import re
 import urllib.parse
 import warnings
 
 from fncache.errors import ConfigError, FncacheWarning
+
+MAX_BYTES = 1 << 60  # sizes above 1 EiB are typos (and would not fit SQLite's integers)
+MAX_SECONDS = 100 * 365 * 86400  # durations, TTLs and timeouts: at most 100 years
 
 _UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9,
           "T": 1e12, "TB": 1e12, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
@@ -42,9 +46,18 @@ def parse_size(value, what="size"):
     else:
         raise ConfigError("%s must be a number of bytes or a string like '5GB', not %s"
                           % (what, type(value).__name__))
-    if number < 0 or number != number:
+    if number < 0:
         raise ConfigError("%s must not be negative: %r" % (what, value))
+    _in_range(number, MAX_BYTES, "1 EiB", what, value)
     return int(number)
+
+
+def _in_range(number, limit, limit_text, what, value):
+    """A finite number no larger than ``limit``, or a ConfigError naming the setting."""
+    if not isinstance(number, int) and not math.isfinite(number):
+        raise ConfigError("%s must be a finite number, not %r" % (what, value))
+    if number > limit:
+        raise ConfigError("%s %r is out of range (at most %s)" % (what, value, limit_text))
 
 
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -65,8 +78,9 @@ def parse_duration(value, what="duration"):
     else:
         raise ConfigError("%s must be a duration like '30d' or '12h', not %s"
                           % (what, type(value).__name__))
-    if number < 0 or number != number:
+    if number < 0:
         raise ConfigError("%s must not be negative: %r" % (what, value))
+    _in_range(number, MAX_SECONDS, "100 years", what, value)
     return number
 
 
@@ -86,8 +100,9 @@ class Settings:
         (``configure()`` raises ConfigError instead, and the fncache command exits)."""
         self.env_errors = []
         env = self._env
-        self.directory = os.path.expanduser(
-            os.environ.get("FNCACHE_DIR") or os.path.join("~", ".cache", "fncache"))
+        default_directory = os.path.expanduser(os.path.join("~", ".cache", "fncache"))
+        self.directory = env(lambda: _directory(os.environ.get("FNCACHE_DIR") or default_directory,
+                                                "FNCACHE_DIR"), default_directory)
         self.redis_url = env(lambda: _redis_url(os.environ.get("FNCACHE_REDIS_URL") or None), None)
         self.redis_prefix = env(lambda: _redis_prefix(os.environ.get("FNCACHE_REDIS_PREFIX",
                                                                      "fncache:")), "fncache:")
@@ -122,16 +137,18 @@ class Settings:
                               % (", ".join(sorted(unknown)), ", ".join(_CONFIGURABLE)))
         for name, value in changes.items():
             if name == "secret_file":  # read now, so a loose mode fails here and not on first use
-                self.secret = None if value is None else read_secret_file(str(value))
+                self.secret = None if value is None else read_secret_file(value)
             else:
                 setattr(self, name, _CONFIGURABLE[name](value))
 
 
 def _redis_timeout_from_env():
+    text = os.environ.get("FNCACHE_REDIS_TIMEOUT", "0.5")
     try:
-        return _positive_seconds(float(os.environ.get("FNCACHE_REDIS_TIMEOUT", "0.5")))
-    except (ValueError, ConfigError) as exc:
-        raise ConfigError("FNCACHE_REDIS_TIMEOUT: %s" % exc) from None
+        value = float(text)
+    except ValueError:
+        raise ConfigError("FNCACHE_REDIS_TIMEOUT %r is not a number of seconds" % text) from None
+    return _positive_seconds(value, "FNCACHE_REDIS_TIMEOUT")
 
 
 def _read_secret():
@@ -145,7 +162,7 @@ def _read_secret():
 
 
 def read_secret_file(path):
-    path = os.path.expanduser(path)
+    path = _path(path, "secret_file")
     try:
         mode = os.stat(path).st_mode
         with open(path, "rb") as f:
@@ -160,10 +177,21 @@ def read_secret_file(path):
     return secret
 
 
-def _directory(value):
-    if not isinstance(value, (str, os.PathLike)) or not str(value):
-        raise ConfigError("directory must be a path, not %r" % (value,))
-    return os.path.abspath(os.path.expanduser(str(value)))
+def _path(value, what):
+    """A str path (``~`` expanded), or a ConfigError naming the setting."""
+    try:
+        text = os.fspath(value)
+    except TypeError:
+        text = None
+    if not isinstance(text, str) or not text:
+        raise ConfigError("%s must be a path (a str or os.PathLike), not %r" % (what, value))
+    if "\0" in text:
+        raise ConfigError("%s %r contains a NUL character" % (what, text))
+    return os.path.expanduser(text)
+
+
+def _directory(value, what="directory"):
+    return os.path.abspath(_path(value, what))
 
 
 def _redis_url(value):
@@ -173,6 +201,8 @@ def _redis_url(value):
     if not isinstance(value, str):
         raise ConfigError("redis_url must be a str like redis://host:6379/0, not %r" % (value,))
     problem = None
+    if any(not c.isprintable() or c.isspace() for c in value):
+        raise ConfigError("redis_url %r contains spaces or control characters" % (value,))
     try:
         url = urllib.parse.urlsplit(value)
         if url.scheme not in ("redis", "rediss", "unix"):
@@ -195,8 +225,10 @@ def _redis_url(value):
 
 
 def _redis_prefix(value):
-    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
-        raise ConfigError("redis_prefix must be a non-empty str without spaces, not %r" % (value,))
+    if (not isinstance(value, str) or not value
+            or any(c.isspace() or not c.isprintable() for c in value)):
+        raise ConfigError("redis_prefix must be a non-empty str without spaces or control "
+                          "characters, not %r" % (value,))
     return value
 
 
@@ -214,6 +246,7 @@ def parse_seconds(value, what="duration"):
         value = float(match.group(1)) * _TIME_UNITS[match.group(2)]
     if not isinstance(value, (int, float)) or not value >= 1:
         raise ConfigError("%s must be at least one second, not %r" % (what, value))
+    _in_range(value, MAX_SECONDS, "100 years", what, value)
     return int(value)
 
 
@@ -227,15 +260,18 @@ def _secret(value):
     return value
 
 
-def _bool(value):
-    if not isinstance(value, bool):
-        raise ConfigError("expected True or False, not %r" % (value,))
-    return value
+def _bool(what):
+    def check(value):
+        if not isinstance(value, bool):
+            raise ConfigError("%s must be True or False, not %r" % (what, value))
+        return value
+    return check
 
 
-def _positive_seconds(value):
+def _positive_seconds(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError("timeouts must be positive numbers of seconds, not %r" % (value,))
+        raise ConfigError("%s must be a positive number of seconds, not %r" % (what, value))
+    _in_range(value, MAX_SECONDS, "100 years", what, value)
     return float(value)
 
 
@@ -244,16 +280,16 @@ _CONFIGURABLE = {
     "redis_url": _redis_url,
     "redis_prefix": _redis_prefix,
     "redis_ttl": lambda v: parse_seconds(v, "redis_ttl"),
-    "redis_compress": _bool,
+    "redis_compress": _bool("redis_compress"),
     "secret": _secret,
     "secret_file": None,  # read by Settings.update into ``secret``
-    "readonly": _bool,
-    "disabled": _bool,
-    "miss_log": _bool,
+    "readonly": _bool("readonly"),
+    "disabled": _bool("disabled"),
+    "miss_log": _bool("miss_log"),
     "size_limit": lambda v: parse_size(v, "size_limit"),
     "memory_limit": lambda v: parse_size(v, "memory_limit"),
-    "wait_timeout": _positive_seconds,
-    "redis_timeout": _positive_seconds,
+    "wait_timeout": lambda v: _positive_seconds(v, "wait_timeout"),
+    "redis_timeout": lambda v: _positive_seconds(v, "redis_timeout"),
 }
 
 settings = Settings()

@@ -27,7 +27,7 @@ class UnknownKeyError(FncacheError, KeyError):
 class EntryRejected(FncacheError):
     """A stored entry is unusable: damaged, unsigned, or from another format.
 
-    ``reason`` is one of 'corrupt', 'bad-signature', 'version-mismatch'.
+    ``reason`` is one of 'corrupt', 'bad-signature', 'unsigned', 'version-mismatch'.
     """
 
     def __init__(self, reason, message):

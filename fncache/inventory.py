@@ -9,10 +9,11 @@ its kind, name and place come from what its writer recorded.
 import fnmatch
 import time
 
-from fncache import misslog
+from fncache import misslog, unloadable
 from fncache.errors import EntryRejected, FncacheError, FncacheValueError, UnknownKeyError
-from fncache.store import blob_intact, envelope, is_blob
+from fncache.store import ENTRIES, blob_intact, envelope, is_blob
 
+DAMAGED_DATABASE = "damaged-database"
 _FIELDS = ("kind", "name", "where", "compile_seconds", "graph", "parts")
 
 
@@ -20,10 +21,18 @@ class ReadOnlyError(FncacheError, PermissionError):
     """The cache directory is read-only; the command would have to write to it."""
 
 
+def _usable(cache):
+    """The disk tier, or ReadOnlyError when the directory is refused (it is not opened at all)."""
+    if cache.disk is None:
+        raise ReadOnlyError("fncache does not use the cache at %s (%s)"
+                            % (cache.directory, cache.readonly_reason))
+    return cache.disk
+
+
 def _writable(cache):
-    if cache.readonly:
-        raise ReadOnlyError("the cache at %s is read-only (FNCACHE_READONLY); nothing was changed"
-                            % cache.directory)
+    if not _usable(cache).writable:
+        raise ReadOnlyError("the cache at %s is read-only here (%s); nothing was changed"
+                            % (cache.directory, cache.readonly_reason))
 
 
 def _cost_seconds(record):
@@ -86,7 +95,7 @@ def entries(cache, sort="size", name=None):
 
 def entry_keys(cache):
     """Keys of the entries on the local disk tier (not the blobs they use)."""
-    return [k for k in cache.disk.keys() if isinstance(k, str) and not is_blob(k)]
+    return [k for k in _usable(cache).keys() if isinstance(k, str) and not is_blob(k)]
 
 
 def find(cache, prefix):
@@ -97,6 +106,7 @@ def find(cache, prefix):
     keys = set(entry_keys(cache))
     keys.update(k for k, _ in cache.records())
     keys.update(m["key"] for m in misslog.misses(cache))
+    keys.update(unloadable.remembered(cache))
     matches = sorted(k for k in keys
                      if k.startswith(prefix) or k.split(":", 1)[-1].startswith(prefix))
     if not matches:
@@ -109,20 +119,25 @@ def find(cache, prefix):
 
 
 def verify(cache, secret=None, fix=False):
-    """Check every entry's envelope and MAC; with ``fix`` remove the damaged ones.
+    """Check both SQLite databases, and every entry's envelope and MAC; with ``fix``
+    set damaged databases aside and remove the damaged entries.
 
     Blobs (compiled modules, large memo arrays) are checked against the digest
     that names them. Returns ``{"checked", "ok"`` (entries), ``"blobs", "damaged":
-    [{key, reason, message}], "other_version", "stale_records", "removed"}``.
-    Entries of another fncache format version are counted, neither damage nor
-    removed: that version may still be using them. Stale records describe entries
-    the disk tier no longer holds (evicted); ``fix`` removes them too, but they
-    are not damage.
+    [{key, reason, message}], "other_version", "stale_records", "removed"}``; a
+    damaged database is a row with reason 'damaged-database' and its path as key
+    (its entries are not checked until it is repaired). Entries of another
+    fncache format version are counted, neither damage nor removed: that version
+    may still be using them. Stale records describe entries the disk tier no
+    longer holds (evicted); ``fix`` removes them too, but they are not damage, and
+    the value files no row names (``"orphan_files_removed"``).
     """
     if fix:
         _writable(cache)
-    keys = [k for k in cache.disk.keys() if isinstance(k, str)]
-    damaged, other_version = [], 0
+    _usable(cache)
+    damaged, broken = _databases(cache, fix)
+    keys = [] if ENTRIES in broken else [k for k in cache.disk.keys() if isinstance(k, str)]
+    other_version = 0
     for key in keys:
         data = cache.disk.get(key)
         if data is None:
@@ -140,20 +155,48 @@ def verify(cache, secret=None, fix=False):
                 continue
             damaged.append({"key": key, "reason": exc.reason, "message": str(exc)})
     present = set(keys)
-    stale = [k for k, _ in cache.records() if k not in present]
+    stale = ([] if broken else [k for k, _ in cache.records() if k not in present])
     removed = 0
+    orphans = 0
     if fix:
         for bad in damaged:
-            _remove(cache, bad["key"])
-            removed += 1
+            if bad["reason"] != DAMAGED_DATABASE:
+                _remove(cache, bad["key"])
+                removed += 1
         for key in stale:
             cache.forget(key)
+        orphans = cache.disk.database.remove_orphans()
     entries_checked = sum(1 for k in keys if not is_blob(k))
-    return {"checked": entries_checked,
-            "ok": entries_checked - other_version
-            - sum(1 for d in damaged if not is_blob(d["key"])),
+    bad_entries = sum(1 for d in damaged if d["reason"] != DAMAGED_DATABASE
+                      and not is_blob(d["key"]))
+    return {"checked": entries_checked, "ok": entries_checked - other_version - bad_entries,
             "blobs": len(keys) - entries_checked, "damaged": damaged,
-            "other_version": other_version, "stale_records": len(stale), "removed": removed}
+            "other_version": other_version, "stale_records": len(stale), "removed": removed,
+            "orphan_files_removed": orphans}
+
+
+def _databases(cache, fix):
+    """Damage in the SQLite files: what this process set aside, and what is still there.
+
+    Returns (rows for ``verify``'s damaged list, names of databases still damaged).
+    """
+    rows, broken = [], set()
+    for name, db in cache.databases():
+        problem = db.integrity()
+        if problem is not None and fix:
+            db.set_aside(problem)
+            problem = None
+        while db.repairs:
+            repair = db.repairs.pop(0)
+            rows.append({"key": repair["database"], "reason": DAMAGED_DATABASE,
+                         "message": "%s; set aside as %s and a new one started"
+                                    % (repair["reason"], repair["set_aside"])})
+        if problem is not None:
+            broken.add(name)
+            rows.append({"key": db.db_path, "reason": DAMAGED_DATABASE,
+                         "message": "%s; `fncache --dir %s verify --fix` sets it aside and "
+                                    "starts a new one" % (problem, cache.directory)})
+    return rows, broken
 
 
 def _remove(cache, key):
@@ -196,7 +239,7 @@ def prune(cache, max_size=None, older_than=None, unused_for=None, dry_run=False,
 
 
 def clear(cache):
-    """Remove every entry, record and logged miss (statistics are kept)."""
+    """Remove every entry, record, logged miss and unloadable key (statistics are kept)."""
     _writable(cache)
     n = len(entry_keys(cache))
     cache.disk.clear()
@@ -204,4 +247,5 @@ def clear(cache):
     for key, _ in list(cache.records()):
         cache.forget(key)
     misslog.clear(cache)
+    unloadable.forget_all(cache)
     return n

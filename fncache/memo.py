@@ -2,11 +2,13 @@
 
 Key: ``memo:<function>:<digest>``. ``<function>`` is the graph key of a Theano function
 (``fn.fncache_key``) or ``py:<module>.<qualname>`` of a Python function (so ``clear(fn)``
-finds every entry of it); ``<digest>`` is xxh3-128 over the mode, the values of every
-shared variable the Theano function reads (in the graph key's order), or the Python
-function's code fingerprint and the values it reads (``fncache.keys.code``), and the
-call's arguments. Values are hashed by ``fncache.keys.values``; a value it cannot hash
-raises ``UnhashableValue`` (a TypeError) rather than risking a wrong hit.
+finds every entry of it); ``<digest>`` is BLAKE3 over the mode, the values of every
+shared variable the Theano function reads (in the graph key's order) and the current
+values of its explicit inputs' defaults (``f.value[...]``), or the Python function's code
+fingerprint and the values it reads (``fncache.keys.code``), and the call's arguments
+(keywords in the call's order: ``**kwargs`` sees it). Values are hashed by
+``fncache.keys.values``; a value it cannot hash raises ``UnhashableValue`` (a TypeError)
+rather than risking a wrong hit.
 
 Entries live in the same tiers as compiled functions (``store.current()``): a signed
 envelope of kind ``memo`` holding the result packed by ``store.arrays`` (large arrays as
@@ -22,16 +24,16 @@ import time
 import warnings
 
 import numpy as np
-import xxhash
 
 from fncache import counters
 from fncache.config import settings
 from fncache.errors import EntryRejected, FncacheError, FncacheTypeError
 from fncache.keys import code as codekeys
 from fncache.keys import env as keys_env
-from fncache.keys.values import UnhashableValue, ValueHasher
+from fncache.keys.values import UnhashableValue, ValueHasher, content_digest
 from fncache.store import MEMO_BLOB_PREFIX, arrays, current, envelope
 from fncache.store.tiered import FncacheWarning
+from theano.gof.link import Container
 
 _log = logging.getLogger("fncache")
 KIND = "memo"
@@ -109,7 +111,7 @@ def _read_blob(cache, name, size):
         path = cache.disk.path(key) if cache.disk in cache.store.tiers else None
         if path is not None:
             mapped = np.memmap(path, dtype=np.uint8, mode="r", shape=(size,))
-            if xxhash.xxh3_128_hexdigest(mapped) != name:
+            if content_digest(mapped) != name:
                 cache.store.delete(key)
                 raise arrays.BlobDamaged("blob %s does not match its digest" % name)
             counters.count("memo.mapped")
@@ -119,7 +121,7 @@ def _read_blob(cache, name, size):
         pass  # evicted meanwhile, or shorter than recorded: try the other tiers
 
     def check(data):
-        if len(data) != size or xxhash.xxh3_128_hexdigest(data) != name:
+        if len(data) != size or content_digest(data) != name:
             raise EntryRejected("corrupt", "blob %s does not match its digest" % name)
         return data
     data, _ = cache.store.get(key, check)
@@ -318,16 +320,20 @@ class _Memoized:
 
 
 def _hash_arguments(hasher, args, kwargs):
-    """Feed the call's arguments one by one, so an error names the argument."""
+    """Feed the call's arguments one by one, so an error names the argument.
+
+    Keywords go in the order given: ``_normalize`` has put them in the order the function
+    sees them (a ``**kwargs`` dict keeps the call's order, and code may read it in order).
+    """
     hasher.update(len(args))
     for where, value in [("argument %d" % i, a) for i, a in enumerate(args)] + \
-            [("argument %r" % name, v) for name, v in sorted(kwargs.items())]:
+            [("argument %r" % name, v) for name, v in kwargs.items()]:
         try:
             hasher.update(value)
         except UnhashableValue as exc:
             exc.path[:1] = [where]
             raise
-    hasher.update(sorted(kwargs))
+    hasher.update(list(kwargs))
 
 
 def _as_outputs(result):
@@ -349,12 +355,38 @@ class MemoizedTheanoFunction(_Memoized):
         self.shared = fn.fncache_shared
         implicit = [i for i in fn.maker.inputs if i.implicit]
         self.updated = [var for var, spec in zip(self.shared, implicit) if spec.update is not None]
+        # Explicit inputs with a default (In(x, value=...)): a call that leaves one out uses
+        # the value in its container now, which f.value["x"] = ... (or f["x"] = ...) sets.
+        self.defaulted = [i for i, (spec, (required, _, _)) in
+                          enumerate(zip(fn.maker.inputs, fn.defaults))
+                          if not spec.implicit and not required]
+        # After every call Theano puts these defaults back (a value set through f.value
+        # serves one call); a hit must do the same.
+        self.refeed = [(i, value) for i, (_, refeed, value) in enumerate(fn.defaults) if refeed]
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            self._restore_defaults()
+
+    def _restore_defaults(self):
+        """What Theano's call does at its end (a miss has done it already; it is idempotent)."""
+        for i, value in self.refeed:
+            if isinstance(value, Container):
+                value = value.storage[0]
+            self.fn[i] = value
 
     def _hasher(self, args, kwargs):
         hasher = ValueHasher(allow_pickle=self.options.allow_pickle)
         hasher.update(self.options.mode)
         hasher.update(self.shared)  # shared variables by type and value
+        storage = self.fn.input_storage
+        hasher.update([storage[i].storage[0] for i in self.defaulted if i >= len(args)])
         return hasher
+
+    def _normalize(self, args, kwargs):
+        return args, dict(sorted(kwargs.items()))  # keywords name inputs: their order is not seen
 
     def _compute(self, args, kwargs):
         return self.fn(*args, **kwargs)
@@ -376,6 +408,16 @@ class MemoizedTheanoFunction(_Memoized):
         if name == "fn":  # not set yet (copy, unpickling): no recursion
             raise AttributeError(name)
         return getattr(self.fn, name)
+
+    # Special methods are looked up on the type, never through __getattr__.
+    def __getitem__(self, item):
+        return self.fn[item]
+
+    def __setitem__(self, item, value):
+        self.fn[item] = value
+
+    def __contains__(self, item):
+        return item in self.fn
 
 
 class MemoizedFunction(_Memoized):

@@ -19,6 +19,7 @@ read (``_PackedTraceTag``).
 fncache's own records in node tags (``fncache.thunks``) are written only by
 this module: plain pickle and deepcopy see tags as Theano made them.
 """
+import base64
 import copy
 import gc
 import io
@@ -29,6 +30,7 @@ import threading
 import cloudpickle
 from theano.compile import function_module, profiling
 from theano.gof import fg, link, op, params_type, utils
+from theano.misc import frozendict
 from theano.scalar import basic as scalar_basic
 
 from fncache import thunks
@@ -125,6 +127,47 @@ def _restore_params(type_, values):
     return params_type.Params(type_, **values)
 
 
+def _is_guarded_dict(obj):
+    """A dict subclass with its own ``__setitem__`` and default pickling (EnumType, EnumList...).
+
+    Default pickling rebuilds a dict by assigning its items one by one, which
+    such a class may refuse (Theano's enum types raise "constant values are
+    immutable"): dumping works, loading fails.
+    """
+    cls = type(obj)
+    return (isinstance(obj, dict) and cls.__setitem__ is not dict.__setitem__
+            and cls.__reduce_ex__ is object.__reduce_ex__ and cls.__reduce__ is object.__reduce__
+            and cls not in copyreg.dispatch_table)
+
+
+def _reduce_guarded_dict(obj):
+    """Rebuild it as default pickling would, but fill it without calling its mutators."""
+    reduced = obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+    if len(reduced) < 5 or reduced[3] is not None:
+        return NotImplemented
+    func, args, state = reduced[0], reduced[1], reduced[2]
+    items = dict(reduced[4]) if reduced[4] is not None else {}
+    # The state setter runs after the object is memoized: cycles through it still load.
+    return func, args, (items, state), None, None, _set_guarded_dict_state
+
+
+def _set_guarded_dict_state(obj, state):
+    items, attributes = state
+    dict.update(obj, items)
+    if attributes is None:
+        return
+    if isinstance(attributes, tuple):  # (__dict__, __slots__ values)
+        attributes, slots = attributes
+        for name, value in (slots or {}).items():
+            object.__setattr__(obj, name, value)
+    if attributes:
+        setstate = getattr(type(obj), "__setstate__", None)
+        if setstate is not None:
+            setstate(obj, attributes)
+        else:
+            obj.__dict__.update(attributes)  # as pickle does: no __setattr__
+
+
 def _fresh_profile(cls, message):
     return cls(message=message) if message is not None else cls()
 
@@ -143,6 +186,10 @@ def _reduce(obj):
         return _without_c_sources(obj)
     if isinstance(obj, params_type.Params):  # immutable dict: default pickling fails
         return _restore_params, (obj.__params_type__, dict(obj))
+    if _is_guarded_dict(obj):
+        return _reduce_guarded_dict(obj)
+    if isinstance(obj, frozendict.frozendict):  # its cached hash is salted per process
+        return type(obj), (obj._dict,)
     if isinstance(obj, profiling.ProfileStats):
         return _fresh_profile, (type(obj), getattr(obj, "message", None))
     return NotImplemented
@@ -361,6 +408,35 @@ def loads(data, shared, inputs=()):
     finally:
         if gc_was_enabled:
             gc.enable()
+
+
+def dumps_types(variables):
+    """The types of ``variables`` (shared or inputs) as text for an entry header
+    (None if they do not pickle).
+
+    ``fncache verify --deep`` rebuilds an entry away from the program that made
+    it: it binds the function to stand-ins of these types (see ``standins``).
+    """
+    buffer = io.BytesIO()
+    try:
+        _Pickler(buffer, ()).dump([variable.type for variable in variables])
+    except (pickle.PicklingError, TypeError, AttributeError, SerializationError):
+        return None
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def standins(text):
+    """Shared variables of the types ``dumps_types`` wrote, with empty storage."""
+    from theano.compile.sharedvalue import SharedVariable
+    types = _Unpickler(io.BytesIO(base64.b64decode(text)), (), ()).load()
+    return [SharedVariable("standin_%d" % k, type_, value=None, strict=None,
+                           container=link.Container(type_, storage=[None]))
+            for k, type_ in enumerate(types)]
+
+
+def input_standins(text):
+    """Explicit input variables of the types ``dumps_types`` wrote."""
+    return [type_() for type_ in _Unpickler(io.BytesIO(base64.b64decode(text)), (), ()).load()]
 
 
 def _dumps(fn, shared, inputs):

@@ -1,7 +1,13 @@
-"""fncache.stats(): the numbers people ask of a cache, per tier and in total."""
+"""fncache.stats(): the numbers people ask of a cache, per tier and in total.
+
+Reading the directory's totals is best effort, like writing them: when its
+index cannot be read (a full disk can fail reads too) the answer holds this
+process's own counts, and ``"totals"`` says so.
+"""
+import sqlite3
 import time
 
-from fncache import counters
+from fncache import counters, unloadable
 from fncache.store import current, is_blob
 
 TIERS = ("memory", "disk", "redis")
@@ -25,22 +31,31 @@ def stats(session_only=False):
     just this process). Times are in seconds.
     """
     cache = current()
-    raw = counters.session() if session_only or cache.index is None else counters.totals(cache.index)
+    raw, since, totals = counters.session(), None, "this process"
+    if not session_only and cache.index is not None:
+        try:
+            raw = counters.totals(cache.index)
+            since = cache.index.get(SINCE, default=None, retry=True)
+            totals = "directory"
+        except (OSError, sqlite3.Error) as exc:
+            cache.index_failed(exc, "read")
     tiers = _tiers(raw)
     tiers["memory"].update(entries=len(cache.memory), bytes=cache.memory.total_bytes)
     if cache.disk is not None:
-        keys = [k for k in cache.disk.keys() if isinstance(k, str)]
-        blobs = sum(1 for k in keys if is_blob(k))
-        tiers["disk"].update(entries=len(keys) - blobs, blobs=blobs, bytes=cache.disk.total_bytes)
+        try:
+            keys = [k for k in cache.disk.keys() if isinstance(k, str)]
+            blobs = sum(1 for k in keys if is_blob(k))
+            tiers["disk"].update(entries=len(keys) - blobs, blobs=blobs,
+                                 bytes=cache.disk.total_bytes)
+        except (OSError, sqlite3.Error) as exc:
+            cache.index_failed(exc, "read")
     if cache.refused:
         access = "refused: " + cache.refused
     elif cache.disk.writable:
         access = "shared" if cache.shared else "read-write"
     else:
         access = "read-only"
-    since = (None if session_only or cache.index is None
-             else cache.index.get(SINCE, default=None, retry=True))
-    return _summary(raw, cache.directory, access, since, tiers)
+    return _summary(raw, cache.directory, access, since, totals, tiers)
 
 
 def empty(directory):
@@ -48,7 +63,7 @@ def empty(directory):
     tiers = _tiers({})
     tiers["memory"].update(entries=0, bytes=0)
     tiers["disk"].update(entries=0, blobs=0, bytes=0)
-    return _summary({}, directory, "not created yet", None, tiers)
+    return _summary({}, directory, "not created yet", None, "directory", tiers)
 
 
 def _tiers(raw):
@@ -60,7 +75,7 @@ def _tiers(raw):
     return tiers
 
 
-def _summary(raw, directory, access, since, tiers):
+def _summary(raw, directory, access, since, totals, tiers):
     rejected = {k.split(".", 1)[1]: v for k, v in raw.items() if k.startswith("rejected.")}
     hits = raw.get("compiled.hits", 0) + raw.get("memo.hits", 0)
     misses = raw.get("compile.count", 0) + raw.get("memo.misses", 0)
@@ -68,6 +83,7 @@ def _summary(raw, directory, access, since, tiers):
         "directory": directory,
         "access": access,
         "since": since,
+        "totals": totals,
         "total": {"hits": hits, "misses": misses,
                   "hit_rate": hits / (hits + misses) if hits + misses else None,
                   "seconds_saved": (raw.get("saved.compile_ms", 0)
@@ -84,4 +100,5 @@ def _summary(raw, directory, access, since, tiers):
         "rejected": rejected,
         "uncacheable": {k.split(".", 1)[1]: v for k, v in raw.items()
                         if k.startswith("uncacheable.")},
+        "unloadable": sorted(unloadable.remembered(cache)),  # keys compiled without storing
     }

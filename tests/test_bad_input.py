@@ -179,6 +179,9 @@ BAD_COMMANDS = [  # (arguments, words on stderr)
     (["explain", "abc"], "two keys"),
     (["prune", "--max-size", "-5GB"], "-5GB"),
     (["prune", "--older-than", "soon"], "soon"),
+    (["prune", "--max-size", "1e999"], "finite"),
+    (["prune", "--max-size", "1e30"], "out of range"),
+    (["prune", "--unused-for", "9" * 400], "finite"),
     (["import", "/nonexistent.tar"], "does not exist"),
     (["warm", "-j", "0"], "0"),
     (["export"], "Missing argument"),
@@ -245,3 +248,59 @@ print([str(c.message) for c in caught if issubclass(c.category, fncache.FncacheW
     value, limit, caught = proc.stdout.splitlines()
     assert value == "16.0" and limit == str(10 ** 10)
     assert "FNCACHE_SIZE_LIMIT '-5GB'" in caught and "using the default" in caught
+
+
+# ------------------------------------------------------------------ every setting, odd numbers
+ODD = [float("inf"), float("-inf"), float("nan"), 1e300, 10 ** 400, -1, "1e999", "9" * 400,
+       "a\0b", b"bytes", None, True]
+NUMBERS = ["size_limit", "memory_limit", "redis_ttl", "wait_timeout", "redis_timeout"]
+PATHS = ["directory", "secret_file"]
+ACCEPTED = {  # (setting, value) that are fine values of that setting
+    ("redis_url", None), ("secret", None), ("secret", "a\0b"), ("secret", b"bytes"),
+    ("secret", "1e999"), ("secret", "9" * 400), ("secret_file", None), ("redis_prefix", "1e999"),
+    ("redis_prefix", "9" * 400), ("directory", "1e999"), ("directory", "9" * 400),
+    ("readonly", True), ("disabled", True), ("miss_log", True), ("redis_compress", True)}
+
+
+@pytest.mark.parametrize("name", sorted(fncache.config._CONFIGURABLE))
+def test_every_setting_rejects_odd_values_with_a_config_error_naming_it(name, cache_dir):
+    """inf, nan, huge, negative, NUL, wrong types: a ConfigError naming the setting, raised by
+    configure() itself; or, for values the setting can hold, a cache that still works."""
+    for value in ODD:
+        if (name, value) in ACCEPTED or (name, value) == ("secret_file", None):
+            continue
+        with pytest.raises(fncache.ConfigError) as info:
+            fncache.configure(**{name: value})
+        assert name in str(info.value) or name.replace("_", " ") in str(info.value), (
+            name, value, str(info.value))
+        assert info.value.__context__ is None or info.value.__suppress_context__
+    for accepted_name, value in ACCEPTED:
+        if accepted_name == name and name != "directory":
+            fncache.configure(**{name: value})
+    x = T.dvector("x")
+    fncache.configure(directory=str(cache_dir), redis_url=None, secret=None)
+    assert float(fncache.function([x], (x ** 2).sum() + 11)([1.0, 2.0])) == 16.0
+    fncache._settings.reset()
+
+
+def test_odd_numbers_in_the_environment_warn_and_keep_the_defaults(tmp_path):
+    env = dict(os.environ, FNCACHE_DIR=str(tmp_path / "c"), FNCACHE_SIZE_LIMIT="1e999",
+               FNCACHE_MEMORY_LIMIT="1e30", FNCACHE_REDIS_TTL="9" * 400,
+               FNCACHE_REDIS_TIMEOUT="inf")
+    code = """
+import warnings
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import fncache, theano.tensor as T
+x = T.dvector("x")
+s = fncache._settings
+print(float(fncache.function([x], (x ** 2).sum() + 11)([1.0, 2.0])))
+print([s.size_limit, s.memory_limit, s.redis_ttl, s.redis_timeout])
+print(sorted(str(c.message).split()[1] for c in caught if issubclass(c.category, fncache.FncacheWarning)))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    value, limits, names = proc.stdout.splitlines()
+    assert value == "16.0" and limits == str([10 ** 10, 256 * 10 ** 6, 30 * 86400, 0.5])
+    assert names == str(["FNCACHE_MEMORY_LIMIT", "FNCACHE_REDIS_TIMEOUT", "FNCACHE_REDIS_TTL",
+                         "FNCACHE_SIZE_LIMIT"])

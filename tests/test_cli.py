@@ -26,7 +26,8 @@ g = fncache.function([x], x * 2, name="double")
 result["double"] = g(np.ones(3)).tolist()
 result["stats"] = fncache.stats(session_only=True)["compiled"]
 '''
-PARTS = ["environment", "mode", "options", "inputs", "shared", "outputs", "constants", "graph"]
+PARTS = ["environment", "mode", "rewrites", "options", "inputs", "shared", "outputs", "constants",
+         "graph", "c_code"]
 
 
 def cli(directory, *args, check=0, cwd=None, env=None, input=""):
@@ -133,7 +134,8 @@ def test_verify_finds_a_flipped_byte_and_fix_removes_it(copy):
     assert json.loads(cli(directory, "verify", "--fix", "--json", check=1).stdout)["removed"] == 1
     clean = cli_json(directory, "verify")
     assert clean == {"checked": 2, "ok": 2, "blobs": clean["blobs"], "damaged": [],
-                     "other_version": 0, "stale_records": 0, "removed": 0} and clean["blobs"] > 0
+                     "other_version": 0, "stale_records": 0, "removed": 0,
+                     "orphan_files_removed": 0} and clean["blobs"] > 0
     # a compiled module carried beside the entries is checked against its digest
     entries = diskcache.Cache(str(directory / "entries"))
     module_key = next(k for k in entries.iterkeys() if k.startswith("cmodule:"))
@@ -186,7 +188,9 @@ def test_export_import_round_trip_serves_hits(filled, tmp_path):
     bundle = tmp_path / "double.tar"
     assert cli_json(directory, "export", str(bundle), "--name", "double")["entries"] == 1
     clean = tmp_path / "clean"
-    assert cli_json(clean, "import", str(bundle))["imported"] == 1
+    refused = json.loads(cli(clean, "import", str(bundle), "--json", check=1).stdout)
+    assert refused["imported"] == 0 and [r["reason"] for r in refused["rejected"]] == ["unsigned"]
+    assert cli_json(clean, "import", str(bundle), "--trust")["imported"] == 1  # we made it
     assert [e["key"] for e in cli_json(clean, "ls")] == [keys["double"]]
     result, counts, _ = run_python('''
 import numpy as np, theano.tensor as T
@@ -209,9 +213,10 @@ result["stats"] = fncache.stats(session_only=True)["compiled"]
                    env={"FNCACHE_SECRET": "another team"})
     result = json.loads(rejected.stdout)
     assert result["imported"] == 0
-    assert {r["reason"] for r in result["rejected"]} == {"bad-signature"}
+    assert {r["reason"] for r in result["rejected"]} == {"unsigned"}  # it has no secret
     assert cli_json(other, "ls") == []
-    assert "imported 2 entries, 1 already present" in cli(clean, "import", str(everything)).stdout
+    assert "imported 2 entries, 1 already present" in cli(clean, "import", str(everything),
+                                                          "--trust").stdout
 
 
 TARGETS = '''
@@ -252,8 +257,9 @@ x = T.dvector("x")
 with fncache.profile() as prof:
     f = fncache.function([x], (x * 3).sum(), name="triple", profile=True)
     f(np.ones(2)); f(np.ones(2))
+    fncache.function([x], x * 4, name="unprofiled", profile=False)  # as Keras asks: no profiler
 f(np.ones(2))  # outside the context: not counted
-(row,) = prof.as_list()
+row, _ = prof.as_list()
 result["row"] = row
 result["theano"] = len(prof.theano_profiles())
 buf = io.StringIO(); prof.report(file=buf)
@@ -265,6 +271,7 @@ result["report"] = buf.getvalue()
         == (1, 0, 1, 2)
     assert row["compile_seconds"] > 0 and result["theano"] == 1
     assert "Theano profiler, triple:" in result["report"]
+    assert "unprofiled:" not in result["report"] and "summary failed" not in result["report"]
     script = tmp_path / "script.py"
     script.write_text("import numpy as np, theano, theano.tensor as T\n"
                       "x = T.dvector('x')\n"
@@ -295,6 +302,131 @@ def test_bad_arguments_missing_directory_and_empty_miss_log(tmp_path):
     junk = tmp_path / "junk.tar"
     junk.write_bytes(b"not a bundle")
     assert "is not a readable bundle" in cli(empty, "import", str(junk), check=1).stderr
+
+
+# ---------------------------------------------------------------- forged and foreign bundles
+class Planted:
+    """Unpickling this creates a directory: proof that a pickle was loaded."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+SQUARE = '''
+import theano.tensor as T
+x = T.dvector("x")
+result["key"] = fncache.graph_key([x], (x ** 2).sum() + 3)
+f = fncache.function([x], (x ** 2).sum() + 3)
+result["value"] = float(f([1.0, 2.0]))
+result["stats"] = fncache.stats(session_only=True)["compiled"]
+'''
+
+
+def _bundle(path, entries, blobs=()):
+    """A bundle written by hand, as someone other than fncache could: [(key, bytes)]."""
+    import hashlib
+    import io
+    import tarfile
+    manifest = {"format": "fncache-bundle/1", "fncache": "0", "created": 0, "source": "?",
+                "entries": [], "blobs": []}
+    with tarfile.open(path, "w") as tar:
+        def add(name, data, size=None):
+            info = tarfile.TarInfo(name)
+            info.size = len(data) if size is None else size
+            tar.addfile(info, io.BytesIO(data))
+        for i, (key, data) in enumerate(entries):
+            add("entries/%d.fne" % i, data)
+            manifest["entries"].append({"key": key, "file": "entries/%d.fne" % i,
+                                        "size": len(data),
+                                        "sha256": hashlib.sha256(data).hexdigest(),
+                                        "record": {"kind": "compiled", "name": "forged"}})
+        for i, (key, data) in enumerate(blobs):
+            add("blobs/%d.bin" % i, data)
+            manifest["blobs"].append({"key": key, "file": "blobs/%d.bin" % i})
+        add("manifest.json", json.dumps(manifest).encode())
+
+
+def test_a_forged_bundle_is_refused_without_trust_and_its_payload_never_runs(tmp_path):
+    """Without a secret, an entry sealed with the empty key proves nothing about who made
+    it: import refuses it (saying how to accept it), and the next run compiles."""
+    import pickle
+    from fncache.store import envelope
+    directory = tmp_path / "cache"
+    env = {"FNCACHE_DIR": str(directory)}
+    key = run_python(SQUARE, env=dict(env, FNCACHE_DISABLE="1"))[0]["key"]
+    marker = tmp_path / "payload-ran"
+    forged = envelope.seal(key, {"kind": "compiled"}, pickle.dumps(Planted(str(marker))))
+    _bundle(tmp_path / "forged.tar", [(key, forged)],
+            blobs=[("cmodule:" + "0" * 64, b"not a module")])
+    proc = cli(directory, "import", str(tmp_path / "forged.tar"), check=1)
+    assert "imported 0 entries, 0 already present, 1 rejected" in proc.stdout
+    assert "not signed" in proc.stderr and "--trust" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert cli_json(directory, "ls") == []
+    result, _, _ = run_python(SQUARE, env=env)
+    assert not marker.exists()
+    assert result["value"] == 8.0 and result["stats"]["compiles"] == 1
+    # verify names an unsigned entry as such once a secret is set
+    disk = diskcache.Cache(str(directory / "entries"))
+    disk[key] = forged
+    disk.close()
+    report = cli_json(directory, "verify", check=1, env={"FNCACHE_SECRET": "ours"})
+    assert [(d["key"], d["reason"]) for d in report["damaged"]] == [(key, "unsigned")]
+    assert not marker.exists()
+
+
+def test_a_bundle_member_that_declares_too_much_is_refused_before_it_is_read(tmp_path):
+    """A tar member whose header claims 8 GiB (and holds 512 bytes) is refused by its
+    declared size: nothing of that size is read or allocated."""
+    import io
+    import tarfile
+    path = tmp_path / "huge.tar"
+    key = "f" * 64
+    manifest = {"format": "fncache-bundle/1", "entries": [
+        {"key": key, "file": "entries/0.fne", "size": 8 << 30, "sha256": "0" * 64}]}
+    with tarfile.open(path, "w", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo("manifest.json")
+        data = json.dumps(manifest).encode()
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        info = tarfile.TarInfo("entries/0.fne")
+        info.size = 512
+        tar.addfile(info, io.BytesIO(bytes(512)))
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"entries/0.fne\0")  # the second header: its size field at offset 124
+    raw[at + 124:at + 136] = b"%011o\0" % ((8 << 30) - 1)
+    raw[at + 148:at + 156] = b" " * 8
+    raw[at + 148:at + 155] = b"%06o\0" % sum(raw[at:at + 512])
+    path.write_bytes(bytes(raw[:at + 1024]))
+    proc = cli(tmp_path / "cache", "import", str(path), "--json", check=1)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    rejected = json.loads(proc.stdout)["rejected"]
+    assert len(rejected) == 1 and "declares" in rejected[0]["message"]
+
+
+def test_a_bundle_signed_with_another_secret_needs_that_secret(filled, tmp_path):
+    """Team A exports with its secret; team B imports with --secret-file A's secret: the
+    entries are stored signed with B's secret, and B's runs hit them."""
+    directory = tmp_path / "a"
+    env_a = {"FNCACHE_DIR": str(directory), "FNCACHE_SECRET": "team a"}
+    run_python(SQUARE, env=env_a)
+    cli(directory, "export", str(tmp_path / "a.tar"), env=env_a)
+    other = tmp_path / "b"
+    env_b = {"FNCACHE_DIR": str(other), "FNCACHE_SECRET": "team b"}
+    refused = cli(other, "import", str(tmp_path / "a.tar"), check=1, env=env_b)
+    assert "other than this cache's" in refused.stderr and "--secret-file" in refused.stderr
+    secret_file = tmp_path / "a.secret"
+    secret_file.write_text("team a")
+    os.chmod(secret_file, 0o600)
+    imported = cli(other, "import", str(tmp_path / "a.tar"), "--secret-file", str(secret_file),
+                   env=env_b)
+    assert "imported 1 entries" in imported.stdout
+    result, counts, _ = run_python(SQUARE, env=env_b)
+    assert counts["optimize"] == 0 and result["stats"]["hits"] == 1
+    assert cli_json(other, "verify", env=env_b)["damaged"] == []
 
 
 def test_stats_before_the_first_use_is_an_empty_summary(tmp_path):

@@ -168,3 +168,44 @@ def test_explain_takes_compiled_functions_and_a_one_signature_cached_function(ca
     g3(np.ones(2, dtype="float32"))  # a second signature: which one is meant?
     with pytest.raises(TypeError, match="compiled 2 signatures"):
         explain(g2, g3)
+
+
+K = 1.0  # read by AddK.c_code
+
+
+class AddK(theano.Op):
+    """C code that reads the module constant K (no c_code_cache_version)."""
+    __props__ = ()
+
+    def make_node(self, x):
+        x = T.as_tensor_variable(x)
+        return theano.Apply(self, [x], [x.type()])
+
+    def perform(self, node, inputs, outputs):
+        outputs[0][0] = inputs[0] + K
+
+    def c_code(self, node, name, inp, out, sub):
+        return "Py_XDECREF(%s); %s = (PyArrayObject*)PyArray_NewCopy(%s, NPY_CORDER); %r;" % (
+            out[0], out[0], inp[0], K)
+
+
+def test_explain_names_a_changed_c_source_and_a_registered_rewrite():
+    global K
+    from test_graph_key import _noop_rewrite, _registered
+    from theano.gof.opt import local_optimizer
+    x = T.dvector("x")
+    before = signature([x], AddK()(x))
+    K = 2.0
+    try:
+        after = signature([x], AddK()(x))
+    finally:
+        K = 1.0
+    assert explain(before, after) == ["c_code: C source of AddK changed"]
+    plain = signature([x], T.exp(x))
+    exp_to_approx = local_optimizer([T.exp])(_noop_rewrite)
+    with _registered(theano.compile.optdb["specialize"], "exp_to_approx", exp_to_approx,
+                     "fast_run"):
+        with_rewrite = signature([x], T.exp(x))
+    assert explain(plain, with_rewrite) == [
+        "rewrites: rewrite exp_to_approx registered in specialize (second key only)"]
+    assert explain(with_rewrite, plain)[0].endswith("(first key only)")

@@ -1,5 +1,7 @@
 """Graph keys: deterministic across processes, different whenever the
 compiled function could differ, equal when only shared values change."""
+import contextlib
+import itertools
 import json
 import os
 import subprocess
@@ -16,6 +18,7 @@ import theano.tensor as T
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from theano.compile.builders import OpFromGraph
+from theano.gof.op import COp
 from theano.ifelse import ifelse
 from theano.sandbox.rng_mrg import MRG_RandomStreams
 from theano.tensor.shared_randomstreams import RandomStreams
@@ -49,7 +52,7 @@ def test_signature_api_shape():
     json.dumps(sig.details)  # JSON-serialisable
     node = sig.details["graph"][0]
     assert {"i", "op", "op_key", "inputs", "outputs"} <= set(node)
-    assert FORMAT_VERSION == 2
+    assert FORMAT_VERSION == 3
 
 
 def test_unknown_kwargs_raise_type_error():
@@ -157,6 +160,61 @@ def _scan_cumsum(c, a, p):
     return out
 
 
+class _UserScale(theano.Op):
+    """An op of the user's with Python code only; its factor is not in __props__."""
+    __props__ = ()
+
+    def __init__(self, factor):
+        self.factor = factor
+
+    def make_node(self, x):
+        x = T.as_tensor_variable(x)
+        return theano.Apply(self, [x], [x.type()])
+
+    def perform(self, node, inputs, outputs):
+        outputs[0][0] = inputs[0] * self.factor
+
+
+_OFFSETS = [1.0, -2.5]  # read by _UserCOffset.c_code: part of the C source
+
+
+class _UserCOffset(theano.Op):
+    """An op of the user's with C code (no version) that reads a module-level table."""
+    __props__ = ("which",)
+
+    def __init__(self, which):
+        self.which = which
+
+    def make_node(self, x):
+        x = T.as_tensor_variable(x)
+        return theano.Apply(self, [x], [x.type()])
+
+    def perform(self, node, inputs, outputs):
+        outputs[0][0] = inputs[0] + _OFFSETS[self.which]
+
+    def c_code(self, node, name, inp, out, sub):
+        return """
+        Py_XDECREF(%(o)s);
+        %(o)s = (PyArrayObject*)PyArray_FROMANY((PyObject*)%(i)s, NPY_FLOAT64, 0, 0,
+                                                NPY_ARRAY_ENSURECOPY | NPY_ARRAY_C_CONTIGUOUS);
+        if (%(o)s == NULL) %(fail)s
+        for (npy_intp k = 0; k < PyArray_SIZE(%(o)s); ++k)
+            ((double*)PyArray_DATA(%(o)s))[k] += %(k)r;
+        """ % dict(o=out[0], i=inp[0], fail=sub["fail"], k=_OFFSETS[self.which])
+
+
+class _UserCOp(COp):
+    """An op of the user's whose C code is in tests/user_cop.c (3 - x)."""
+    __props__ = ()
+
+    def __init__(self):
+        COp.__init__(self, ["user_cop.c"], "APPLY_SPECIFIC(user_cop)")
+
+    def make_node(self, x):
+        x = T.as_tensor_variable(x)
+        return theano.Apply(self, [x], [x.type()])
+
+
 # Each entry: (name, arity, number of parameter choices, builder(ctx, args, param)).
 # Every entry adds at least one node and no two entries build the same graph.
 VOCAB = [
@@ -198,6 +256,9 @@ VOCAB = [
     ("rs_normal", 1, 1, lambda c, a, p: a[0] * c.rs.normal(a[0].shape)),
     ("ifelse", 2, 1, lambda c, a, p: ifelse(a[0].sum() > 0, a[0], a[1])),
     ("scan", 1, 2, _scan_cumsum),
+    ("user_perform", 1, 3, lambda c, a, p: _UserScale([0.5, 2.0, -1.0][p])(a[0])),
+    ("user_c_code", 1, 2, lambda c, a, p: _UserCOffset(p)(a[0])),
+    ("user_cop", 1, 1, lambda c, a, p: _UserCOp()(a[0])),
 ]
 
 _steps = st.lists(st.tuples(st.integers(0, len(VOCAB) - 1), st.integers(0, 50),
@@ -242,6 +303,29 @@ def _build(recipe):
     outputs = values[2:]  # every step is an output, so every step is reachable
     updates = [(c.b, c.b + values[-1][:3])] if with_update else None
     return signature([c.x, c.y, c.M], outputs, updates=updates, on_unused_input="ignore")
+
+
+_USER_VOCAB = [i for i, entry in enumerate(VOCAB)
+               if entry[0].startswith("user_") or entry[0] in ("tanh", "add")]
+_user_steps = st.lists(st.tuples(st.sampled_from(_USER_VOCAB), st.integers(0, 50),
+                                 st.integers(0, 50), st.integers(0, 5)), min_size=1, max_size=4)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.tuples(_user_steps, st.booleans()), st.tuples(_user_steps, st.booleans()),
+       st.integers(0, 10), st.sampled_from([0, 3]), st.integers(0, 60))
+def test_random_graph_pairs_of_user_ops(r1, r2, step, field, value):
+    """The same properties over the user's ops (Python perform with an attribute outside
+    __props__, c_code reading a module table, a COp file) mixed with a few of Theano's:
+    random pairs, and near-identical pairs (one op, argument or parameter changed)."""
+    k1 = _build(r1).key
+    assert _build(r1).key == k1
+    assert (k1 == _build(r2).key) == (_canonical(r1) == _canonical(r2))
+    steps = [list(s) for s in r1[0]]
+    steps[step % len(steps)][field] = _USER_VOCAB[value % len(_USER_VOCAB)] if field == 0 \
+        else value
+    r3 = ([tuple(s) for s in steps], r1[1])
+    assert (k1 == _build(r3).key) == (_canonical(r1) == _canonical(r3))
 
 
 def test_vocabulary_is_large_and_distinct():
@@ -602,3 +686,127 @@ def test_each_part_digest_is_logged_at_debug(caplog):
     logged = [r.getMessage() for r in caplog.records if r.name == "fncache.keys.graph"]
     for name in PART_NAMES:
         assert any(("part %s = %s" % (name, sig.parts[name])) in m for m in logged), name
+
+
+# ---------------------------------------------------------------------------
+# Ops, types and rewrites of the user's (issue 15)
+# ---------------------------------------------------------------------------
+def test_user_op_attributes_and_c_source_are_keyed():
+    x = T.dvector("x")
+    v = np.array([1.0, 2.0])
+    # the three kinds (Python, c_code, COp file) compute what they say, and run-time state
+    # Theano may leave on an op does not change its key
+    for op, expected in ((_UserScale(2.0), v * 2.0), (_UserCOffset(1), v - 2.5),
+                         (_UserCOp(), 3.0 - v)):
+        out = op(x)
+        before = signature([x], out)
+        np.testing.assert_array_equal(theano.function([x], out)(v), expected)
+        assert signature([x], out).key == before.key, type(op).__name__
+    a, b = signature([x], _UserScale(2.0)(x)), signature([x], _UserScale(3.0)(x))
+    assert a.key != b.key and a.parts["graph"] != b.parts["graph"]
+    assert "@factor=2.0" in a.details["graph"][0]["op_key"]
+    k = signature([x], _UserCOffset(0)(x))
+    assert [e["op"] for e in k.details["c_code"]] == ["_UserCOffset{which=0}"]
+    _OFFSETS[0] = 7.0  # the table its c_code reads
+    try:
+        changed = signature([x], _UserCOffset(0)(x))
+    finally:
+        _OFFSETS[0] = 1.0
+    assert changed.key != k.key and changed.parts["c_code"] != k.parts["c_code"]
+    assert [p for p in PART_NAMES if changed.parts[p] != k.parts[p]] == ["c_code"]
+    assert signature([x], _UserCOffset(0)(x)).key == k.key
+    # Theano's own ops contribute no C source entries: their code is versioned
+    assert signature([x], T.tanh(x) * 2).details["c_code"] == []
+
+
+def test_a_user_op_attribute_that_cannot_be_fingerprinted_is_not_cached(cache_dir):
+    x = T.dvector("x")
+    with pytest.raises(UnkeyableGraph, match="_UserScale attribute 'factor' .*not in __props__"):
+        signature([x], _UserScale(object())(x))
+    before = fncache.stats(session_only=True)["uncacheable"].get("unkeyable", 0)
+    fn = fncache.function([x], _UserScale(np.random.RandomState(0))(x) * 0.0)
+    assert getattr(fn, "fncache_key", None) is None
+    assert fncache.stats(session_only=True)["uncacheable"]["unkeyable"] == before + 1
+
+
+def _noop_rewrite(node):
+    """Never changes a graph; registered only to see the key notice it."""
+    return False
+
+
+@contextlib.contextmanager
+def _registered(db, name, opt, *args, **kwargs):
+    """Register ``opt`` in ``db`` and take it out again by hand (Theano has no remove)."""
+    keys = set(db.__db__)
+    db.register(name, opt, *args, **kwargs)
+    try:
+        yield
+    finally:
+        for key in list(db.__db__):
+            db.__db__[key].discard(opt)
+            if key not in keys:
+                del db.__db__[key]
+        db._names.discard(name)
+        for table in ("__position__", "__final__", "__cleanup__"):
+            getattr(db, table, {}).pop(name, None)
+
+
+_rewrite_names = itertools.count()
+_REWRITE_DBS = {"specialize": (), "canonicalize": (), "stabilize": (), "optdb": (48.5,)}
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.sampled_from(sorted(_REWRITE_DBS)), st.booleans()),
+                min_size=1, max_size=3))
+def test_property_user_rewrites_are_keyed(registrations):
+    """Each registration changes the key (part 'rewrites' only); taking them out again,
+    in any order, brings the original key back."""
+    from theano.gof.opt import local_optimizer
+    x = T.dvector("x")
+
+    def key_now():
+        return signature([x], T.exp(x) * 2)
+
+    original = key_now()
+    seen = {original.key}
+    with contextlib.ExitStack() as stack:
+        for db_name, tagged in registrations:
+            name = "noop_rewrite_%d" % next(_rewrite_names)
+            db = theano.compile.optdb if db_name == "optdb" else theano.compile.optdb[db_name]
+            opt = local_optimizer([T.exp])(_noop_rewrite)
+            if db_name == "optdb":
+                opt = theano.gof.opt.in2out(opt)
+            tags = ("fast_run",) + (("user_tag",) if tagged else ())
+            stack.enter_context(_registered(db, name, opt, *(_REWRITE_DBS[db_name] + tags)))
+            now = key_now()
+            assert now.key not in seen
+            assert [p for p in PART_NAMES if now.parts[p] != original.parts[p]] == ["rewrites"]
+            assert any(e["name"] == name and e["status"] == "registered"
+                       for e in now.details["rewrites"])
+            assert key_now().key == now.key
+            seen.add(now.key)
+    assert key_now().key == original.key
+
+
+def test_removing_or_retagging_theanos_own_rewrite_is_keyed():
+    x = T.dvector("x")
+    original = signature([x], T.exp(x) * 2)
+    specialize = theano.compile.optdb["specialize"]
+    fast_run = specialize.__db__["fast_run"]
+    order = list(fast_run)
+    specialize.remove_tags("local_mul_specialize", "fast_run")
+    try:
+        changed = signature([x], T.exp(x) * 2)
+    finally:
+        specialize.add_tags("local_mul_specialize", "fast_run")
+    assert changed.key != original.key
+    assert [e["status"] for e in changed.details["rewrites"]][:1] == ["changed"]
+    retagged = signature([x], T.exp(x) * 2)
+    # the tag set is whole again, but the rewrite now runs last among fast_run's
+    assert retagged.key != original.key
+    assert [e["status"] for e in retagged.details["rewrites"]] == ["order"]
+    for obj in order:  # put Theano's order back (by hand), then tell the databases
+        fast_run.discard(obj)
+        fast_run.add(obj)
+    specialize.add_tags("local_mul_specialize")
+    assert signature([x], T.exp(x) * 2).key == original.key

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 
 import diskcache
 import pytest
@@ -161,7 +162,7 @@ DAMAGE = {  # name -> (make(key, good bytes, marker path) -> bad bytes, reason c
                      "bad-signature"),
     "random-bytes": (lambda key, good, marker: os.urandom(len(good)), "corrupt"),
     "bare-pickle": (lambda key, good, marker: pickle.dumps(Planted(marker)), "corrupt"),
-    "unsigned-pickle": (_sealed_pickle(None), "bad-signature"),
+    "unsigned-pickle": (_sealed_pickle(None), "unsigned"),
     "wrong-key-pickle": (_sealed_pickle(b"not the team secret"), "bad-signature"),
     "other-format": (_other_format, "version-mismatch"),
 }
@@ -517,3 +518,146 @@ def test_compiledir_deleted_while_running_then_a_new_process_loads(tmp_path):
     assert first["stats"] == dict(first["stats"], compiles=2, hits=2)
     assert second["stats"] == dict(second["stats"], compiles=0, hits=2)
     assert counts["optimize"] == 0  # modules put back, the graph not optimized again
+
+
+# ---------------------------------------------------------------- a disk that is already full
+FULL_RUN = '''
+import sys, warnings, theano.tensor as T
+sys.path.insert(0, sys.argv[1])
+import workloads
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    w = workloads.mlp()
+    f = fncache.function(w.inputs, w.outputs, **w.kwargs)
+    result["loss"] = float(f(*w.data))
+    x = T.dvector("x")
+    result["values"] = [float(fncache.function([x], (x ** 2).sum() + i)([1.0, 2.0]))
+                        for i in range(int(sys.argv[2]), int(sys.argv[2]) + 8)]
+    fncache._settings.update(miss_log=True)
+    result["values"].append(float(fncache.function([x], x.sum() * 3)([1.0, 2.0])))
+    fncache.stats()  # reads the index while the disk is full
+result["warnings"] = [str(c.message) for c in caught if issubclass(c.category, fncache.FncacheWarning)]
+'''
+
+
+@pytest.mark.parametrize("room_kb", [1000, 600, 200])
+def test_a_full_disk_is_one_warning_then_the_run_goes_on(room_kb, small_fs):
+    """Two runs on a 3 MB filesystem with only ``room_kb`` left: the first fills it, the
+    second meets SQLite's "database or disk is full" when it begins writing. diskcache's
+    retry=True would retry that forever; here each run ends with its results right."""
+    examples = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples")
+    with open(small_fs / "filler", "wb") as f:
+        f.write(bytes((3072 - room_kb) << 10))
+    env = {"FNCACHE_DIR": str(small_fs / "cache")}
+    runs = [run_python(FULL_RUN, env=env, args=(examples, str(10 * i)), timeout=300)
+            for i in range(3)]
+    loss = runs[0][0]["loss"]
+    for i, (result, _, proc) in enumerate(runs):
+        assert result["loss"] == loss
+        assert result["values"] == [5.0 + j for j in range(10 * i, 10 * i + 8)] + [9.0]
+        assert len(result["warnings"]) <= 1, result["warnings"]
+        assert "Traceback" not in proc.stderr, proc.stderr
+    assert any(r[0]["warnings"] for r in runs)  # the disk did fill up
+    os.remove(small_fs / "filler")  # room again: what was written is whole
+    status, report = verify_json(small_fs / "cache")
+    assert status == 0 and report["damaged"] == [], report
+
+
+# ---------------------------------------------------------------- a damaged SQLite page
+FILL = '''
+import theano.tensor as T
+x = T.dvector("x")
+for i in range(6):
+    fncache.function([x], (x ** 2).sum() + 40 + i)
+result["stats"] = fncache.stats(session_only=True)["compiled"]
+'''
+
+AFTER_DAMAGE = '''
+import glob, os, warnings, theano.tensor as T
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    x = T.dvector("x")
+    result["values"] = [float(fncache.function([x], (x ** 2).sum() + 40 + i)([1.0, 2.0]))
+                        for i in range(6)]
+    result["stats"] = fncache.stats()
+result["warnings"] = [str(c.message) for c in caught if issubclass(c.category, fncache.FncacheWarning)]
+result["set_aside"] = sorted(os.path.basename(p) for p in glob.glob(os.path.join(
+    fncache._settings.directory, "*", "cache.db.damaged-*")) if p[-4:] not in ("-wal", "-shm"))
+'''
+
+
+def _damage_page(db):
+    """Overwrite the first page of the Cache table's b-tree (the middle of the file) with junk."""
+    con = sqlite3.connect(str(db))
+    (root,), = con.execute("SELECT rootpage FROM sqlite_master WHERE name = 'Cache'").fetchall()
+    (page_size,), = con.execute("PRAGMA page_size").fetchall()
+    con.close()
+    assert 1 < root < os.path.getsize(db) // page_size
+    with open(db, "r+b") as f:
+        f.seek((root - 1) * page_size + 8)  # keep the page type, break the cells
+        f.write(bytes(range(256)) * (page_size // 256 - 1))
+
+
+@pytest.fixture(scope="module")
+def damaged_source(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("damaged") / "cache"
+    result, _, _ = run_python(FILL, env={"FNCACHE_DIR": str(directory), "FNCACHE_MISS_LOG": "1"})
+    assert result["stats"]["compiles"] == 6
+    return directory
+
+
+@pytest.mark.parametrize("db", ["entries", "index"])
+def test_a_damaged_database_is_set_aside_and_rebuilt_by_the_next_run(db, damaged_source,
+                                                                     tmp_path):
+    directory = tmp_path / "cache"
+    shutil.copytree(damaged_source, directory)
+    _damage_page(directory / db / "cache.db")
+    env = {"FNCACHE_DIR": str(directory)}
+    result, _, proc = run_python(AFTER_DAMAGE, env=env)
+    assert result["values"] == [45.0 + i for i in range(6)]
+    assert len(result["warnings"]) == 1, result["warnings"]
+    assert "damaged" in result["warnings"][0] and "set aside" in result["warnings"][0]
+    assert str(directory / db / "cache.db") in result["warnings"][0]
+    assert len(result["set_aside"]) == 1 and result["stats"]["access"] == "read-write"
+    again, counts, _ = run_python(AFTER_DAMAGE, env=env)  # the new database works
+    assert again["warnings"] == [] and counts["optimize"] == 0
+    status, report = verify_json(directory)
+    assert status == 0 and report["damaged"] == [], report
+
+
+@pytest.mark.parametrize("db", ["entries", "index"])
+def test_the_command_reports_a_damaged_database_and_verify_fix_repairs_it(db, damaged_source,
+                                                                         tmp_path):
+    directory = tmp_path / "cache"
+    shutil.copytree(damaged_source, directory)
+    path = directory / db / "cache.db"
+    _damage_page(path)
+    readonly = fncache_cli(directory, "verify", env={"FNCACHE_READONLY": "1"})
+    assert readonly.returncode == 1 and str(path) in readonly.stdout + readonly.stderr
+    assert "verify --fix" in readonly.stdout + readonly.stderr
+    refused = fncache_cli(directory, "clear", "--yes", env={"FNCACHE_READONLY": "1"})
+    assert refused.returncode == 1 and "FNCACHE_READONLY is set" in refused.stderr
+    for args in (["stats"], ["stats", "--json"], ["ls"], ["ls", "--json"], ["verify"]):
+        proc = fncache_cli(directory, *args)
+        assert "Traceback" not in proc.stderr and "DatabaseError" not in proc.stderr, proc.stderr
+        assert proc.returncode in (0, 1), (args, proc.stderr)
+    old = time.time() - 3600  # the value files of the entries that database listed
+    for root, _, files in os.walk(directory / "entries"):
+        for name in files:
+            os.utime(os.path.join(root, name), (old, old))
+    fixed = fncache_cli(directory, "verify", "--fix")
+    assert "Traceback" not in fixed.stderr
+    if db == "entries":  # its compiled modules were files that only the damaged database named
+        assert "value files that no entry names removed" in fixed.stdout, fixed.stdout
+    status, report = verify_json(directory)
+    assert status == 0 and report["damaged"] == [], report
+    named = {f for (f,) in sqlite3.connect(str(directory / "entries" / "cache.db")).execute(
+        "SELECT filename FROM Cache WHERE filename IS NOT NULL")}
+    files = {os.path.relpath(os.path.join(root, name), directory / "entries")
+             for root, _, names in os.walk(directory / "entries") for name in names
+             if name.endswith(".val")}
+    assert files == named  # the set-aside database's files are gone, the new one's stay
+    for args in (["prune", "--max-size", "1MB"], ["clear", "--yes"]):
+        proc = fncache_cli(directory, *args)
+        assert proc.returncode == 0 and "FNCACHE_READONLY" not in proc.stderr, proc.stderr
+    assert len([n for n in os.listdir(directory / db) if ".damaged-" in n]) >= 1

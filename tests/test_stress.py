@@ -25,7 +25,7 @@ directory, url, ops, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.
 secret = b"stress"
 rng = random.Random(seed)
 warnings.simplefilter("error", FncacheWarning)  # any tier failure or bad entry fails the worker
-redis = RedisStore(url, prefix="stress:", chunk_bytes=4096, timeout=5.0)
+redis = RedisStore(url, prefix="stress:", chunk_bytes=4096, timeout=5.0, secret=secret)
 store = TieredStore([DiskStore(os.path.join(directory, "entries")), redis])
 remote = TieredStore([redis])  # reads that go to Redis even when the disk has the key
 keys = ["%02d" % i for i in range(40)]

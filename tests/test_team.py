@@ -59,6 +59,28 @@ def entry_keys(client):
     return [k for k in client.keys("fncache:e:*") if not k.startswith(b"fncache:e:cmodule:")]
 
 
+def team_directory(path):
+    """A group-writable, setgid directory owned by a group that other users share.
+
+    (The user's own private group would not make it shared: see shared.private_group.)
+    """
+    import grp
+    from fncache.store.shared import private_group
+    path.mkdir()
+    gids = [os.getegid()] + os.getgroups()
+    if os.geteuid() == 0:
+        try:
+            gids.insert(0, grp.getgrnam("nogroup").gr_gid)
+        except KeyError:
+            pass
+    shared = [g for g in gids if private_group(g) is not None]
+    if not shared:
+        pytest.skip("this user is in no group shared with other users")
+    os.chown(path, -1, shared[0])
+    os.chmod(path, 0o2775)
+    return path
+
+
 def flip_byte(data, where=-20):
     data = bytearray(data)
     data[where] ^= 0x01
@@ -241,9 +263,7 @@ def test_readonly_never_writes(tmp_path):
 
 
 def test_shared_directory_entries_are_group_writable_and_folders_setgid(tmp_path):
-    shared = tmp_path / "team"
-    shared.mkdir()
-    os.chmod(shared, 0o2775)
+    shared = team_directory(tmp_path / "team")
     result, _, _ = run_python(SMALL + "\nresult['access'] = fncache.stats()['access']",
                               env=team_env(shared))
     assert result["access"] == "shared" and result["stats"]["compiled"]["compiles"] == 1
@@ -258,9 +278,7 @@ def test_shared_directory_entries_are_group_writable_and_folders_setgid(tmp_path
 
 
 def test_without_a_secret_a_directory_others_can_write_is_refused(tmp_path, redis_server):
-    shared = tmp_path / "team"
-    shared.mkdir()
-    os.chmod(shared, 0o2775)
+    shared = team_directory(tmp_path / "team")
     code = SMALL + "\nresult['access'] = fncache.stats()['access']"
     env = team_env(shared, redis_server, FNCACHE_SECRET="")
     refused, _, _ = run_python(code, env=env)
@@ -346,3 +364,160 @@ def test_a_second_user_shares_the_directory_and_a_stranger_reads_it(tmp_path):
         assert _snapshot(shared) == before
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- a hostile teammate
+def _tree(path):
+    """Mode and content of a folder and everything in it (what a victim would notice)."""
+    found = []
+    for root, dirs, files in os.walk(path):
+        for name in [root] + [os.path.join(root, n) for n in sorted(dirs + files)]:
+            st = os.lstat(name)
+            content = open(name, "rb").read() if stat.S_ISREG(st.st_mode) else None
+            found.append((os.path.relpath(name, path), oct(st.st_mode), st.st_uid, content))
+    return found
+
+
+def _plant(link, target):
+    """A symlink made by another user (nobody) when this test can say so (as root)."""
+    import pwd
+    os.symlink(target, link)
+    if os.geteuid() == 0:
+        try:
+            os.lchown(link, pwd.getpwnam("nobody").pw_uid, -1)
+        except KeyError:
+            pass
+
+
+@pytest.mark.parametrize("part", ["entries", "index", "locks", "entries/cache.db",
+                                  "index/cache.db-wal"])
+def test_a_symlink_planted_in_a_shared_directory_leaves_its_target_alone(part, tmp_path):
+    """A member replaces a part of the team's directory with a symlink to this user's private
+    0700 folder (or a file in it). The next run must change nothing there: no chmod, no
+    database written into it. The directory is refused, with one warning saying why."""
+    shared = team_directory(tmp_path / "team")
+    victim = tmp_path / "private"
+    victim.mkdir()
+    os.chmod(victim, 0o700)
+    (victim / "notes.txt").write_text("mine")
+    (victim / "data").write_bytes(b"")
+    os.chmod(victim / "data", 0o600)
+    if "/" in part:
+        os.mkdir(shared / part.split("/")[0])
+    _plant(shared / part, victim / ("data" if "/" in part else ""))
+    before = _tree(victim)
+    code = SMALL + "\nresult['access'] = fncache.stats()['access']"
+    result, _, _ = run_python(code, env=team_env(shared))
+    assert _tree(victim) == before
+    assert result["value"] == 12.0 and result["stats"]["compiled"]["compiles"] == 1
+    assert result["access"].startswith("refused: ") and "symlink" in result["access"]
+    assert len(result["warnings"]) == 1 and "symlink" in result["warnings"][0]
+
+
+def test_symlinks_planted_below_the_folders_are_never_followed(tmp_path):
+    """Every value-file and lock subfolder a run could use is a symlink to the victim's
+    folder: entries, compiled modules and locks still never land there."""
+    shared = team_directory(tmp_path / "team")
+    victim = tmp_path / "private"
+    victim.mkdir()
+    os.chmod(victim, 0o700)
+    for folder in ("entries", "locks"):
+        os.mkdir(shared / folder)
+        for i in range(256):
+            _plant(shared / folder / ("%02x" % i), victim)
+    before = _tree(victim)
+    result, _, _ = run_python(SMALL + "\nresult['access'] = fncache.stats()['access']",
+                              env=team_env(shared))
+    assert _tree(victim) == before
+    assert result["value"] == 12.0 and result["access"] == "shared"
+    again, counts, _ = run_python(SMALL, env=team_env(shared))  # the entry itself was stored
+    assert again["value"] == 12.0 and counts["optimize"] == 0 and _tree(victim) == before
+
+
+def test_umask_002_with_a_private_group_is_still_a_private_directory(tmp_path):
+    """With a per-user group, umask 002 makes the directory 0775: that is no team's write
+    access, so no secret is needed. A group with other users in it still is refused."""
+    from fncache.store.shared import private_group
+    if private_group(os.getegid()) is not None:
+        pytest.skip("this user's group is not a private group: %s" % private_group(os.getegid()))
+    directory = tmp_path / "cache"
+    code = ("os.umask(0o002)\n" + SMALL + "\nresult['access'] = fncache.stats()['access']")
+    env = team_env(directory, FNCACHE_SECRET="")
+    first, _, _ = run_python("import os\n" + code, env=env)
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o775  # the umask did make it so
+    second, counts, _ = run_python("import os\n" + code, env=env)
+    assert second["access"] == "read-write" and second["warnings"] == []
+    assert counts["optimize"] == 0 and second["stats"]["tiers"]["disk"]["hits"] == 1
+    import grp
+    try:
+        other = grp.getgrnam("nogroup")
+    except KeyError:
+        pytest.skip("no 'nogroup' group here")
+    os.chown(directory, -1, other.gr_gid)  # now a group others may be in owns it
+    refused, _, _ = run_python("import os\n" + code, env=env)
+    assert refused["access"].startswith("refused: ")
+    assert "writable by its group nogroup, which is not the private group of" in refused["access"]
+    assert refused["value"] == 12.0
+
+
+def _zstd_bomb(size=4 << 30):
+    """zstd of ``size`` zero bytes with the size in its frame header: about 131 kB for 4 GiB."""
+    import io
+    import zstandard
+    out = io.BytesIO()
+    with zstandard.ZstdCompressor(level=1).stream_writer(out, size=size, closefd=False) as w:
+        block = bytes(16 << 20)
+        for _ in range(size // len(block)):
+            w.write(block)
+    return out.getvalue()
+
+
+def _declared(size):
+    """A 16-byte zstd frame whose header declares ``size`` bytes (one RLE block of 100)."""
+    import struct
+    return (struct.pack("<IBQ", 0xFD2FB528, 0xE0, size)
+            + (1 | 1 << 1 | 100 << 3).to_bytes(3, "little") + b"\0")
+
+
+@pytest.fixture(scope="module")
+def bomb():
+    return _zstd_bomb()
+
+
+PEAK = '''
+import resource
+result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+'''
+
+
+@pytest.mark.parametrize("where", ["redis-compressed", "redis-manifest", "signed-entry"])
+def test_a_decompression_bomb_planted_in_redis_is_rejected_before_it_is_decompressed(
+        where, bomb, redis_server, tmp_path):
+    """Someone who can write Redis but has no secret plants 131 kB that decompress to 4 GiB,
+    as Redis's own compression or as a chunked value's manifest: nothing of it is
+    decompressed. And even a signed entry may not declare more than MAX_PAYLOAD_BYTES
+    (here 1 TiB, in 16 bytes): it is rejected without allocating. Each is a clean miss."""
+    import json as _json
+    from fncache.store import envelope
+    env = team_env(tmp_path / "a", redis_server)
+    key = run_python(SMALL, env=dict(env, FNCACHE_DISABLE="1"))[0]["key"]
+    client = redis_server.client()
+    if where == "redis-compressed":
+        client.set("fncache:e:" + key, b"Z" + bomb)
+    elif where == "redis-manifest":
+        client.set("fncache:c:%s:ab12:0" % key, bomb)
+        client.set("fncache:e:" + key, b"M" + _json.dumps(
+            {"token": "ab12", "size": len(bomb), "zstd": True, "chunks": 1}).encode())
+    else:
+        payload = _declared(1 << 40)
+        entry = envelope.seal(key, {"kind": "compiled"}, payload, SECRET.encode(),
+                              compress_above=1 << 40)
+        flagged = bytearray(entry)  # the same entry as a compressed one, signed again
+        flagged[6] |= envelope.FLAG_ZSTD
+        client.set("fncache:e:" + key, b"R" + envelope.reseal(key, bytes(flagged),
+                                                            SECRET.encode()))
+    result, _, _ = run_python(SMALL + PEAK, env=env)
+    assert result["value"] == 12.0 and result["stats"]["compiled"]["compiles"] == 1
+    assert sum(result["stats"]["rejected"].values()) == 1
+    assert len(result["warnings"]) == 1 and "redis tier" in result["warnings"][0]
+    assert result["peak_rss"] < 1 << 30  # 4 GiB had it been decompressed

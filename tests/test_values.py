@@ -240,7 +240,7 @@ def test_scalar_types_are_distinct():
     assert len(set(hashes)) == len(vals)
     for v, h in zip(vals, hashes):
         assert hash_values(copy.deepcopy(v)) == h
-        assert len(h) == 32 and int(h, 16) >= 0
+        assert len(h) == 64 and int(h, 16) >= 0
 
 
 def test_ints_floats_and_strings_edge_cases():
@@ -264,11 +264,13 @@ def test_sequences_and_mappings():
     assert hash_values([[1], 2]) != hash_values([1, [2]])
     assert hash_values((1, 2)) != hash_values(1, 2)
     assert hash_values([]) != hash_values(()) != hash_values({})
-    assert hash_values({"a": 1, "b": [2.0, 3]}) == hash_values({"b": [2.0, 3], "a": 1})
+    # a dict's order is part of its value (list(d.values()) depends on it); a set's is not
+    assert hash_values({"a": 1, "b": [2.0, 3]}) != hash_values({"b": [2.0, 3], "a": 1})
+    assert hash_values({"a": 1, "b": [2.0, 3]}) == hash_values(dict([("a", 1), ("b", [2.0, 3])]))
     assert hash_values({"a": 1, "b": 2}) != hash_values({"a": 2, "b": 1})
     assert hash_values({"a": 1}) != hash_values({"a": 1.0})
     assert hash_values({1: "x"}) != hash_values({"1": "x"})
-    assert hash_values({(1, "a"): np.arange(3), 2.5: None}) == \
+    assert hash_values({(1, "a"): np.arange(3), 2.5: None}) != \
         hash_values({2.5: None, (1, "a"): np.arange(3)})
     assert hash_values({1, 2, 3}) == hash_values({3, 2, 1})
     assert hash_values({1, 2, 3}) != hash_values(frozenset({1, 2, 3}))
@@ -276,7 +278,7 @@ def test_sequences_and_mappings():
     assert hash_values(range(10)) != hash_values(range(0, 10, 2)) != hash_values(list(range(10)))
     assert hash_values(slice(1, None)) != hash_values(slice(None, 1))
     nested = {"w": [np.ones((2, 3)), {"b": (1, "x", None)}], "n": 3}
-    same = {"n": 3, "w": [np.asfortranarray(np.ones((2, 3))), {"b": (1, "x", None)}]}
+    same = {"w": [np.asfortranarray(np.ones((2, 3))), {"b": (1, "x", None)}], "n": 3}
     assert hash_values(nested) == hash_values(same)
     same["w"][1]["b"] = (1, "x", 0)
     assert hash_values(nested) != hash_values(same)
@@ -337,11 +339,14 @@ def test_value_hasher_matches_hash_values_and_rolls_back():
     assert ValueHasher().hexdigest() == hash_values()
 
 
-def test_streaming_equals_one_shot(monkeypatch):
-    """Small inputs are hashed in one shot; forcing the streaming path changes nothing."""
-    objs = (1, "a", [2.5, None], {"k": b"v"}, np.arange(4))
+def test_threads_do_not_change_digests(monkeypatch):
+    """Large data is hashed on several threads; the digest is the same as on one."""
+    big = np.random.default_rng(3).random((700, 900))
+    objs = (1, "a" * 20_000, [2.5, None], {"k": b"v" * 30_000}, big, np.asfortranarray(big))
     expected = hash_values(*objs)
-    monkeypatch.setattr(values_mod, "_DIRECT_BYTES", 1)
+    monkeypatch.setattr(values_mod, "_THREADS_BYTES", 1)
+    assert hash_values(*objs) == expected
+    monkeypatch.setattr(values_mod, "_THREADS_BYTES", 1 << 60)
     assert hash_values(*objs) == expected
 
 
@@ -352,7 +357,7 @@ def test_golden_values_are_stable():
     assert got == GOLDEN
 
 
-GOLDEN = "f239863c5a6bcc94a37d8c87de9a4a1f"
+GOLDEN = "983321a85077419e959a735e139ba8daa70c681dd9449c6a92cb1a57d7b88e72"
 
 
 def test_stable_across_processes_and_no_theano_import():
@@ -503,8 +508,8 @@ structures = st.recursive(leaves, _containers, max_leaves=12)
 
 
 def relayout(obj):
-    """An equal structure built from fresh objects: other array layouts, other
-    dict insertion and set construction orders."""
+    """An equal structure built from fresh objects: other array layouts and set
+    construction orders (a dict's order is part of its value, so it is kept)."""
     if isinstance(obj, np.ndarray):
         return strided_copy(obj) if obj.ndim % 2 else np.array(obj, order="F")
     if isinstance(obj, list):
@@ -512,7 +517,7 @@ def relayout(obj):
     if isinstance(obj, tuple):
         return tuple(relayout(x) for x in obj)
     if isinstance(obj, dict):
-        return {k: relayout(obj[k]) for k in reversed(list(obj))}
+        return {k: relayout(obj[k]) for k in list(obj)}
     if isinstance(obj, frozenset):
         return frozenset(reversed(list(obj)))
     return copy.deepcopy(obj)
@@ -541,8 +546,12 @@ def mutate(obj, data):
             return tuple(items) if isinstance(obj, list) else items
         return items if isinstance(obj, list) else tuple(items)
     if isinstance(obj, dict):
-        how = data.draw(st.sampled_from(["add"] + (["child", "drop"] if obj else [])))
+        how = data.draw(st.sampled_from(["add"] + (["child", "drop"] if obj else [])
+                                        + (["reorder"] if len(obj) > 1 else [])))
         new = dict(obj)
+        if how == "reorder":  # the same items in another order
+            items = list(new.items())
+            return dict(items[1:] + items[:1])
         if how == "add":
             key = "new"
             while key in new:
@@ -606,3 +615,31 @@ def test_property_single_mutation_changes_hash(obj, data):
     mutated = mutate(obj, data)
     assert hash_values(mutated) != hash_values(obj)
     assert hash_values(relayout(mutated)) == hash_values(mutated)
+
+
+def test_keyed_by_a_key_derived_from_the_team_secret():
+    """With a secret, digests are BLAKE3 in keyed mode: the same per secret, different across
+    secrets and from plain BLAKE3, so nobody without the secret can predict a key."""
+    from fncache.config import settings
+    import blake3
+    big = np.arange(100_000.0)  # streamed, not one-shot
+    saved, settings.secret = settings.secret, None
+    plain = [hash_values(1, "a"), hash_values(big), values_mod.content_digest(b"blob")]
+    assert plain[2] == blake3.blake3(b"blob").hexdigest()
+    keyed = {}
+    try:
+        for secret in (b"one secret", b"another secret", b"one secret"):
+            settings.secret = secret
+            keyed.setdefault(secret, []).append(
+                [hash_values(1, "a"), hash_values(big), values_mod.content_digest(b"blob")])
+    finally:
+        settings.secret = saved
+    one, another = keyed[b"one secret"], keyed[b"another secret"][0]
+    assert one[0] == one[1]
+    for a, b, c in zip(one[0], another, plain):
+        assert len({a, b, c}) == 3
+    settings.secret, saved = None, settings.secret
+    try:
+        assert [hash_values(1, "a"), hash_values(big)] == plain[:2]
+    finally:
+        settings.secret = saved

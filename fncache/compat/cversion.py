@@ -7,11 +7,15 @@ gcc runs again for modules the compiledir already holds:
 (A) ``COp.c_code_cache_version`` hashes its C source with Python's ``hash()``,
     which is salted per process (PYTHONHASHSEED). We use a sha256 digest.
 (B) ``CLinker.cmodule_key_`` appends each op's ``__props__`` to the version and
-    treats any empty entry as "unversioned"; an op whose ``__props__ == ()``
-    (Softmax, Alloc, Shape, ...) is fully described by its class and C code
-    version, so an empty props tuple is a fine version. When Theano reports
-    a graph unversioned, we recompute the version with that rule and keep the
-    key unversioned only if some op or type really has no version.
+    treats any empty entry as "unversioned"; one of Theano's own ops whose
+    ``__props__ == ()`` (Softmax, Alloc, Shape, ...) is fully described by its
+    class and C code version, which Theano's version fixes, so an empty props
+    tuple is a fine version. When Theano reports a graph unversioned, we
+    recompute the version with that rule and keep the key unversioned only if
+    some op or type really has no version. The rule is for Theano's ops only: an
+    op of the user's with empty ``__props__`` stays unversioned, as in stock
+    Theano, so its module is rebuilt in each process and an edit to its C code
+    (or to a constant its ``c_code`` reads) is never served from the compiledir.
 """
 import hashlib
 
@@ -19,6 +23,10 @@ from theano.gof import cc, op
 
 _applied = False
 _originals = {}
+
+
+def _is_theanos(op):
+    return type(op).__module__.split(".", 1)[0] == "theano"
 
 
 def _stable_cop_version(self):
@@ -36,7 +44,8 @@ def _versions_with_empty_props_allowed(fgraph, order):
         if hasattr(node.op, "c_code_cache_version_apply"):
             version.append(node.op.c_code_cache_version_apply(node))
         if hasattr(node.op, "__props__"):
-            version.append(("__props__",) + tuple(node.op.__props__))
+            props = tuple(node.op.__props__)
+            version.append(("__props__",) + props if _is_theanos(node.op) else props)
         for var in node.inputs + node.outputs:
             version.append(var.type.c_code_cache_version())
     if not all(version):

@@ -7,8 +7,13 @@
   reaches that lives in the user's own modules, and, for library functions and modules
   (stdlib, site-packages, fncache, Theano), their name and package version;
 - *dynamic* reads, hashed by value on every call: globals and closure cells that hold plain
-  values (numbers, strings, arrays, containers...) and defaults of called functions. A
-  global array the function reads is part of the key, so changing it misses.
+  values (numbers, strings, arrays, containers...), defaults of called functions, and the
+  state behind a callable: the object a bound method (``model.predict``) or a builtin
+  (``items.append``, ``d.get``) is bound to, a ``functools.partial``'s arguments, an instance
+  of the user's class (whose class code is static). A global array the function reads is part
+  of the key, so changing it misses; a state that cannot be hashed raises ``UnhashableValue``
+  naming it, never a guess. So does a random generator the function draws from (a global
+  RandomState, ``np.random.rand`` on numpy's): a hit would not move its state as a call does.
 
 The walk is cached per function. Each reached global function, class or module is also
 remembered by identity: if a name is rebound later (a module reloaded, a helper patched),
@@ -16,8 +21,11 @@ the next call notices and walks again. Line numbers are not part of the key: mov
 does not invalidate results, changing it does.
 """
 import builtins
+import dis
+import functools
 import hashlib
 import os
+import random
 import sys
 import sysconfig
 import types
@@ -124,10 +132,12 @@ class _Walker:
         code = func.__code__
         self.parts.append(("fn", label, self.code(code, func)))
         names = self.names(code)
+        chains = _global_chains(code)
         glb = func.__globals__
         for name in sorted(names):
             if name in glb:
-                self.global_(glb, name, names, "global %r of %s" % (name, func.__qualname__))
+                self.global_(glb, name, names, "global %r of %s" % (name, func.__qualname__),
+                             chains)
             else:
                 if hasattr(builtins, name):
                     self.parts.append(("builtin", name))
@@ -143,15 +153,12 @@ class _Walker:
             except ValueError:  # not yet assigned
                 self.parts.append(("empty-cell", name))
                 continue
-            if self.callable_(value, where):
-                self.bindings.append((lambda cell=cell: cell.cell_contents, value))
-            else:
-                self.reads.append((where, lambda cell=cell: cell.cell_contents))
+            self.reach(value, where, lambda cell=cell: cell.cell_contents)
         if func.__defaults__ or func.__kwdefaults__:
             self.reads.append(("defaults of %s" % func.__qualname__,
                                lambda f=func: (f.__defaults__, f.__kwdefaults__)))
 
-    def global_(self, glb, name, names, label):
+    def global_(self, glb, name, names, label, chains=frozenset()):
         if name in self.ignore:
             self.parts.append(("ignored", name))
             return
@@ -167,15 +174,66 @@ class _Walker:
                                      "%s.%s" % (value.__name__, attr))
             else:
                 self.parts.append((name,) + _library_tag(value))
-        elif self.callable_(value, label):
-            self.bindings.append((lambda: glb[name], value))
+                for chain in sorted(c for c in chains if c[0] == name and len(c) > 2):
+                    self.library_state(value, chain, name)
         else:
-            self.reads.append((label, lambda: glb[name]))
+            self.reach(value, label, lambda: glb[name])
 
-    def callable_(self, value, label):
-        """Fingerprint a function or class statically; False for plain values."""
+    def reach(self, value, label, getter):
+        """Add what ``value`` (found at ``label``; ``getter`` reads it again) brings to the key:
+        its code statically, and any state its result depends on as a read hashed each call."""
+        if self.callable_(value, label, getter):
+            self.bindings.append((getter, value))
+        else:
+            self.read(label, getter, value)
+
+    def read(self, label, getter, value):
+        """A value hashed on every call; a random generator the code draws from is refused."""
+        if isinstance(value, _GENERATORS):
+            self.reads.append((label, functools.partial(_draws, label, type(value))))
+        else:
+            self.reads.append((label, getter))
+
+    def state(self, obj, label, getter):
+        """An object a callable is bound to: read by value on every call (never static)."""
+        if isinstance(obj, (type, types.ModuleType)):
+            self.callable_(obj, label, getter)
+            return
+        if is_user_module(type(obj).__module__):
+            self.callable_(type(obj), label, getter)  # the code of its methods, statically
+        self.read(label, getter, obj)
+
+    def library_state(self, module, chain, label):
+        """``np.random.rand`` and kin: an attribute the code reads off a library module (through
+        its submodules) that is a builtin bound to an object (numpy's global RandomState)
+        carries state the module's version tag cannot see: read it on every call."""
+        root = module.__name__.split(".", 1)[0]
+        for i, attr in enumerate(chain[1:], 1):
+            member = vars(module).get(attr)
+            if isinstance(member, types.ModuleType) and member.__name__.split(".", 1)[0] == root:
+                module = member
+                continue
+            if isinstance(member, _BOUND_BUILTINS) and _holds_state(member):
+                self.read("%s (bound to a %s)" % (".".join(chain[:i + 1]),
+                                                   type(member.__self__).__qualname__),
+                          lambda m=module, a=attr: vars(m)[a].__self__, member.__self__)
+            return
+
+    def callable_(self, value, label, getter):
+        """Fingerprint a function or class statically (and what it is bound to, as reads);
+        False for plain values."""
         if isinstance(value, types.MethodType):
-            value = value.__func__
+            self.callable_(value.__func__, label, lambda: getter().__func__)
+            self.state(value.__self__, "%s (the object it is bound to)" % label,
+                       lambda: getter().__self__)
+            return True
+        if isinstance(value, functools.partial):
+            self.reach(value.func, "%s (its function)" % label, lambda: getter().func)
+            self.reads.append(("%s (its arguments)" % label,
+                               lambda: (getter().args, getter().keywords)))
+            return True
+        if isinstance(value, functools._lru_cache_wrapper):
+            return self.callable_(value.__wrapped__, label, lambda: getter().__wrapped__)
         if isinstance(value, types.FunctionType):
             if is_user_module(value.__module__) or "<locals>" in value.__qualname__:
                 self.function(value, label)
@@ -203,10 +261,59 @@ class _Walker:
             elif not is_user_module(value.__module__):
                 self.parts.append(_library_tag(value))
             return True
-        if isinstance(value, (types.BuiltinFunctionType, np.ufunc, types.ModuleType)):
+        if isinstance(value, _BOUND_BUILTINS):
+            self.parts.append(_library_tag(value))
+            if _holds_state(value):  # list.append, RandomState.rand: bound to an object
+                self.state(value.__self__, "%s (the object it is bound to)" % label,
+                           lambda: getter().__self__)
+            return True
+        if isinstance(value, (np.ufunc, types.ModuleType)):
             self.parts.append(_library_tag(value))
             return True
+        if is_user_module(type(value).__module__):
+            # an instance of the user's class (a callable object, a model): its class's code
+            # statically, the instance itself by value on every call
+            self.state(value, label, getter)
+            return True
         return False
+
+
+_BOUND_BUILTINS = (types.BuiltinFunctionType, types.MethodWrapperType)
+_GENERATORS = (np.random.RandomState, np.random.Generator, random.Random)
+
+
+def _draws(label, kind):
+    """The read of a random generator a function draws from: refused, naming it."""
+    raise UnhashableValue(kind, "draws from a %s.%s: every call moves its state and a memo "
+                          "hit would not, so the next call would repeat numbers; memoize a "
+                          "function that takes a seed or a Generator argument instead"
+                          % (kind.__module__, kind.__qualname__))
+_ATTRIBUTE_OPS = frozenset(["LOAD_ATTR", "LOAD_METHOD"])
+
+
+def _global_chains(code):
+    """The attribute chains the code reads off its globals, nested code included:
+    ``np.random.rand(n)`` gives ('np', 'random', 'rand')."""
+    chains = set()
+    chain = None
+    for ins in dis.get_instructions(code):
+        if ins.opname == "LOAD_GLOBAL":
+            chain = (ins.argval,)
+        elif chain is not None and ins.opname in _ATTRIBUTE_OPS:
+            chain += (ins.argval,)
+            chains.add(chain)
+        else:
+            chain = None
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            chains |= _global_chains(const)
+    return chains
+
+
+def _holds_state(builtin):
+    """A builtin bound to an object (not to a module or a class, whose code is versioned)."""
+    owner = getattr(builtin, "__self__", None)
+    return owner is not None and not isinstance(owner, (types.ModuleType, type))
 
 
 _CACHE = weakref.WeakKeyDictionary()
@@ -227,7 +334,7 @@ def fingerprint(func, ignore=()):
 
 
 def hash_call(fp, arguments, allow_pickle=False):
-    """xxh3-128 hex digest of a call: the function's reads, then its bound arguments."""
+    """BLAKE3 hex digest of a call: the function's reads, then its bound arguments."""
     hasher = ValueHasher(allow_pickle=allow_pickle)
     hasher.update(fp.static)
     fp.hash_reads(hasher)

@@ -28,8 +28,8 @@ MAX_LINES_PER_PART = 8
 
 _SEE_GRAPH = " (see graph)"
 
-_PART_ORDER = ("environment", "mode", "options", "inputs", "shared",
-               "outputs", "constants", "graph")
+_PART_ORDER = ("environment", "mode", "rewrites", "options", "inputs", "shared",
+               "outputs", "constants", "graph", "c_code")
 
 _registry = collections.OrderedDict()  # key -> (parts, details or builder, weight)
 _nodes = 0
@@ -332,6 +332,61 @@ def _diff_constants(a, b, details_a, details_b):
     return lines
 
 
+def _db_name(path):
+    return path[len("optdb/"):] if path.startswith("optdb/") else path
+
+
+def _diff_rewrites(a, b, *_):
+    """Registrations by (database, name): present in one key only, or keyed differently;
+    then, if nothing else differs, the order a tag runs its rewrites in."""
+    def index(entries, order):
+        return {(e["db"], e["name"]): e for e in entries if (e["status"] == "order") == order}
+    lines = []
+    ea, eb = index(a, False), index(b, False)
+    for where in sorted(set(ea) | set(eb)):
+        x, y = ea.get(where), eb.get(where)
+        name, db = where[1], _db_name(where[0])
+        if x is not None and y is not None:
+            if x["key"] != y["key"]:
+                lines.append("rewrite %s in %s changed (its settings, its code or the values "
+                             "its code reads)" % (name, db))
+            continue
+        entry, side = (y, "second") if x is None else (x, "first")
+        if entry["status"] == "removed":
+            lines.append("Theano's rewrite %s removed from %s (%s key only)" % (name, db, side))
+        elif entry["status"] == "changed":
+            lines.append("Theano's rewrite %s changed in %s (%s key only)" % (name, db, side))
+        else:
+            lines.append("rewrite %s registered in %s (%s key only)" % (name, db, side))
+    if not lines:
+        oa, ob = index(a, True), index(b, True)
+        for where in sorted(set(oa) | set(ob)):
+            if (oa.get(where) or {}).get("key") != (ob.get(where) or {}).get("key"):
+                lines.append("the rewrites tagged %s in %s run in another order"
+                             % (where[1], _db_name(where[0])))
+    return lines
+
+
+def _diff_c_code(a, b, *_):
+    """Nodes whose C source no version covers, in walk order."""
+    lines = []
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x == y:
+            continue
+        where = "" if len(a) == 1 else " (node %d of the %d with C source of their own)" % (
+            i + 1, len(a))
+        if x["op"] == y["op"]:
+            lines.append("C source of %s changed%s" % (x["op"], where))
+        else:
+            lines.append("C source of %s vs %s%s" % (x["op"], y["op"], where))
+    if len(a) != len(b):
+        longer, side = (a, "first") if len(a) > len(b) else (b, "second")
+        extra = ", ".join(sorted({e["op"] for e in longer[min(len(a), len(b)):]}))
+        lines.append("%d vs %d nodes with C source of their own (%s in the %s key)"
+                     % (len(a), len(b), extra, side))
+    return lines
+
+
 def _diff_graph(a, b, *_):
     lines = []
     for i, (na, nb) in enumerate(zip(a, b)):
@@ -390,10 +445,12 @@ def _first_json_difference(a, b, path):
 _PART_DIFFERS = {
     "environment": _diff_environment,
     "mode": _diff_mode,
+    "rewrites": _diff_rewrites,
     "options": _diff_options,
     "inputs": _diff_inputs,
     "shared": _diff_shared,
     "outputs": _diff_outputs,
     "constants": _diff_constants,
     "graph": _diff_graph,
+    "c_code": _diff_c_code,
 }

@@ -13,15 +13,24 @@ level each part's digest is logged so two logs explain a miss:
 
   environment  versions, platform, compiler and Theano flags (``env.py``)
   mode         linker and optimizer query
+  rewrites     registrations in Theano's rewrite databases that are not Theano's
+               own, and Theano's own that are gone (``rewrites.py``)
   options      givens, on_unused_input, no_default_updates, ... profile on/off
   inputs       explicit inputs: type, name, In() settings
   shared       shared variables by class, type and role, never by value
   outputs      order, container shape (single/list/dict keys), Out(borrow)
   constants    every outer-graph constant by value (dtype, shape, bytes)
   graph        apply nodes in a deterministic topological order
+  c_code       the C source of nodes with code from outside Theano that no
+               version covers (``csource.py``)
 
-Nothing here uses ``id()``, ``hash()``, variable names (except the names of
-explicit inputs, which are keyword arguments) or dict order.
+Ops and types of classes from outside Theano are keyed by their ``__props__``
+and by every other instance attribute too (their code may read one, and an
+entry would carry the first process's values to the next).
+
+Nothing here uses ``id()``, ``hash()`` or variable names (except the names of
+explicit inputs, which are keyword arguments). Dicts are keyed in their order
+(a dict's order reaches code that iterates it), sets sorted.
 
 Walk order, and so ``sig.shared``, mirrors
 ``theano.compile.pfunc.rebuild_collect_shared``: replacement graphs of
@@ -44,7 +53,6 @@ import types
 import weakref
 
 import numpy as np
-import xxhash
 
 import fncache.compat  # noqa: F401  (Theano must be patched before we import it)
 import theano
@@ -62,17 +70,22 @@ from theano.misc.frozendict import frozendict
 from theano.misc.ordered_set import OrderedSet
 from theano.tensor.type import TensorType
 
+from fncache.keys import csource as _csource
 from fncache.keys import env as _env
 from fncache.keys import explain as _explain
+from fncache.keys import rewrites as _rewrites
+from fncache.keys.values import content_digest
 
 __all__ = ["signature", "GraphSignature", "UnkeyableGraph", "PART_NAMES"]
 
 log = logging.getLogger(__name__)
 
+_rewrites.install()  # from now on, count changes to Theano's rewrite databases
+
 #: Fixed order of the named parts. Causes before effects, so explain() lists
 #: e.g. a changed input dtype before the graph nodes whose types it changed.
-PART_NAMES = ("environment", "mode", "options", "inputs", "shared",
-              "outputs", "constants", "graph")
+PART_NAMES = ("environment", "mode", "rewrites", "options", "inputs", "shared",
+              "outputs", "constants", "graph", "c_code")
 
 _KEY_PREFIX = b"fncache-graph-key\0"
 
@@ -137,6 +150,9 @@ _EXCLUDED_BY_CLASS = [
         "_rop_is_default", "_lop_type",  # gradient overrides and their lazy
         # caches: used by T.grad before compilation, never by the function
     ), "gradient-only and run-time state of OpFromGraph"),
+    ("theano.tensor.nnet.conv.ConvOp", (
+        "_ConvOp__hashval",   # Python hash() of its attributes: differs per process
+    ), "run-time cache of the legacy ConvOp"),
     ("theano.gof.type.PureType", (
         "name",               # display name only
     ), "display name"),
@@ -155,6 +171,10 @@ _EXCLUDED_BY_CLASS = [
     ("theano.gof.optdb.Query", (
         "name",               # label of predefined queries
     ), "label"),
+    ("theano.gof.op.COp", (
+        "func_codes", "code_sections",  # the C source read from func_files: keyed
+        # as a digest in the c_code part (csource.cop_digest)
+    ), "C source, keyed in the c_code part"),
 ]
 
 # Inner graphs: (inputs attribute, outputs attribute) per class. Any other op
@@ -179,7 +199,7 @@ _PRIMITIVE_SET = frozenset(_PRIMITIVES)
 # numpy_dtype are left out as documented in _EXCLUDED_BY_CLASS.
 _TT_ATTRS = frozenset(["dtype", "broadcastable", "name", "numpy_dtype", "sparse_grad",
                        "filter_checks_isfinite"])
-# Mappings fingerprinted by their items alone (sorted: order is irrelevant).
+# Mappings fingerprinted by their items, in order.
 _PLAIN_MAPPINGS = frozenset([dict, collections.OrderedDict, collections.defaultdict,
                              types.MappingProxyType, frozendict])
 
@@ -400,10 +420,10 @@ def _array_fp(arr):
     shape = arr.shape  # before any copy: ascontiguousarray turns 0-d into 1-d
     if not arr.flags.c_contiguous:
         arr = np.ascontiguousarray(arr)
-    try:
-        digest = xxhash.xxh3_128_hexdigest(arr)
+    try:  # plain BLAKE3: a graph's key does not depend on who holds which secret
+        digest = content_digest(arr.reshape(-1).view(np.uint8), keyed=False)
     except (TypeError, ValueError, BufferError):  # dtypes without buffer support
-        digest = xxhash.xxh3_128_hexdigest(arr.tobytes())
+        digest = content_digest(arr.tobytes(), keyed=False)
     if arr.size <= 8 and dtype.kind in "biufc":
         # derived from the bytes (so key-neutral); lets explain() show values
         return ("nd", _dtype_fp(dtype), shape, digest, tuple(arr.ravel().tolist()))
@@ -486,9 +506,8 @@ _VALUE_FP = _value_fp_plain
 
 
 def _dict_fp(d, fp):
-    items = [(fp(k), fp(v)) for k, v in d.items()]
-    items.sort(key=lambda kv: repr(kv[0]))
-    return ("{",) + tuple(items)
+    """In the dict's order: code that iterates a dict (an op's attribute) sees its order."""
+    return ("{",) + tuple((fp(k), fp(v)) for k, v in d.items())
 
 
 def _set_fp(s, fp):
@@ -568,7 +587,7 @@ def _render_into(fp, out):
             values = fp[4][0] if fp[2] == () and len(fp[4]) == 1 else list(fp[4])
             out.append("%s%s %r" % (name, list(fp[2]) if fp[2] else "", values))
         else:
-            out.append("ndarray(%s, shape=%s, xxh3=%s)" % (fp[1], fp[2], fp[3][:12]))
+            out.append("ndarray(%s, shape=%s, blake3=%s)" % (fp[1], fp[2], fp[3][:12]))
     elif tag in ("op", "op*", "type", "type*", "obj"):
         out.append(_short_cls(fp[1]))
         out.append("(" if tag in ("op", "type") else "{")
@@ -644,7 +663,7 @@ def _const_text(data):
                 if data.ndim:
                     return "%s%s %r" % (name, list(data.shape), value)
                 return "%s %r" % (name, value)
-            return "%s%s xxh3=%s" % (name, list(data.shape), _array_fp(data)[3][:12])
+            return "%s%s blake3=%s" % (name, list(data.shape), _array_fp(data)[3][:12])
         if isinstance(data, np.generic):
             return "%s %r" % (_dtype_name(data.dtype), data.item())
         return render(_value_fp_plain(data), limit=80)
@@ -678,6 +697,13 @@ class _Keyer(object):
         self.const_table = []
         self.const_table_index = {}
         self.const_texts = []
+        # C source of nodes with code from outside Theano (csource.py), in walk order
+        self.op_user = []          # per op_table index: its fingerprint holds user code
+        self.inner_op_user = {}    # id(op) -> (op, bool), ops of inner graphs
+        self.user_types = False    # some type seen so far holds user code
+        self.c_memo = {}           # (op, input types, output types, constants) -> digest
+        self.c_digests = []        # per node with such C source: its digest
+        self.c_labels = []         # ... and the op's text, for explain
 
     # -- errors --------------------------------------------------------------
     def unkeyable(self, reason):
@@ -842,6 +868,8 @@ class _Keyer(object):
                     value = self._prop(op, name)
                     pairs.append((name, value if type(value) in _PRIMITIVE_SET else fp(value)))
                     where.pop()
+                if len(cls_fp) == 4:  # a class from outside Theano: all it holds
+                    pairs.extend(self._user_attrs(op, props, "op %s" % cls.__qualname__))
                 result = ("op", cls_fp, tuple(pairs))
             else:
                 result = ("op*", cls_fp,
@@ -850,6 +878,27 @@ class _Keyer(object):
             self.active.pop()
         self.op_fp_memo[id(op)] = (op, result)
         return result
+
+    def _user_attrs(self, obj, props, label):
+        """('@name', fp) for the instance attributes beside ``__props__`` of an op or type
+        of the user's: equal props do not make two such objects interchangeable in a cache
+        (an entry made with one would serve the other's callers). Derived attributes are
+        left out only where _EXCLUDED_BY_CLASS documents them."""
+        try:
+            state = vars(obj)
+        except TypeError:
+            return ()
+        excluded = _excluded_attrs(type(obj))
+        pairs = []
+        for name in sorted(state):
+            if name in excluded or name in props:
+                continue
+            self.where.append("%s attribute %r (not in __props__)" % (label, name))
+            try:
+                pairs.append(("@" + name, self.fp(state[name])))
+            finally:
+                self.where.pop()
+        return pairs
 
     def _fallback_op_attrs(self, op, label):
         """Documented fallback for ops without __props__: the instance
@@ -920,12 +969,16 @@ class _Keyer(object):
                     self.where.append(("%s property %r", label, name))
                     pairs.append((name, self.fp(self._prop(typ, name))))
                     self.where.pop()
+                if len(cls_fp) == 4:  # a class from outside Theano: all it holds
+                    pairs.extend(self._user_attrs(typ, props, label))
                 result = ("type", cls_fp, tuple(pairs))
             else:
                 result = ("type*", cls_fp, self._attrs_fp(typ, label))
         finally:
             self.active.pop()
         self.type_fp_memo[id(typ)] = (typ, result)
+        if not self.user_types and _has_user_code(result):
+            self.user_types = True
         return result
 
     # -- outer-graph tables --------------------------------------------------
@@ -936,9 +989,42 @@ class _Keyer(object):
         self.where.append(("node op %s", type(op).__qualname__))
         fp = self.op_fp(op)
         self.where.pop()
-        idx = _intern(self.op_table, self.op_table_index, self.op_names, fp, lambda: _safe_str(op))
+        user = _has_user_code(fp)
+        idx = _intern(self.op_table, self.op_table_index, self.op_names, fp, lambda: _safe_str(op),
+                      exact=user)
+        if idx == len(self.op_user):
+            self.op_user.append(user)
         self.op_idx[id(op)] = (op, idx)
         return idx
+
+    # -- C source ------------------------------------------------------------
+    def c_source(self, node, record, user_op):
+        """Note the C source of ``node`` (walk record ``record``) if code from outside
+        Theano reaches it and no version covers it (csource.node_digest)."""
+        if not user_op and not any(_has_user_code(self.type_fp(v.type))
+                                   for v in node.inputs + node.outputs):
+            return
+        op_ref, in_refs, out_types = record
+        memo_key = (op_ref if type(op_ref) is int else id(node.op),
+                    tuple(self.type_fp(v.type) for v in node.inputs), out_types,
+                    tuple(r for r in in_refs if r[0] in ("c", "cv")))
+        digest = self.c_memo.get(memo_key, _Unfit)
+        if digest is _Unfit:
+            label = "op %s" % _safe_str(node.op)
+            try:
+                digest = _csource.node_digest(node, label)
+            except _csource.CSourceUnfit as exc:
+                raise self.unkeyable(exc.args[0]) from None
+            self.c_memo[memo_key] = digest
+        if digest is not None:
+            self.c_digests.append(digest)
+            self.c_labels.append(_safe_str(node.op))
+
+    def inner_op_has_user_code(self, op, fp):
+        memo = self.inner_op_user.get(id(op))
+        if memo is None:
+            memo = self.inner_op_user[id(op)] = (op, _has_user_code(fp))
+        return memo[1]
 
     def type_index(self, typ):
         if type(typ) is TensorType and typ.__dict__.keys() <= _TT_ATTRS:
@@ -953,7 +1039,7 @@ class _Keyer(object):
             key = None
         fp = self.type_fp(typ)
         idx = _intern(self.type_table, self.type_table_index, self.type_names, fp,
-                      lambda: _safe_str(typ))
+                      lambda: _safe_str(typ), exact=key is None and _has_user_code(fp))
         if key is not None:
             self.type_idx_memo[key] = idx
         else:
@@ -966,10 +1052,37 @@ class _Keyer(object):
             return memo[1]
         fp = (self.type_fp(const.type), self.const_value_fp(const))
         idx = _intern(self.const_table, self.const_table_index, self.const_texts, fp,
-                      lambda: _const_text(const.data))
+                      lambda: _const_text(const.data), exact=_has_user_code(fp[0]))
         ref = ("c", idx)
         self.const_memo[id(const)] = (const, ref)
         return ref
+
+
+_EMPTY_PARTS = {}  # part name -> digest of an empty payload
+_USER_CODE = {}  # fingerprint -> _has_user_code(fingerprint), for ops and types
+
+
+def _has_user_code(fp):
+    """Whether a fingerprint holds a class or function from outside the versioned
+    libraries (their fingerprints carry a code digest: 4 items)."""
+    known = _USER_CODE.get(fp)
+    if known is None:
+        if len(_USER_CODE) > 65536:
+            _USER_CODE.clear()
+        known = _USER_CODE[fp] = _find_user_code(fp)
+    return known
+
+
+def _find_user_code(fp):
+    stack = [fp]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        x = pop()
+        if type(x) is tuple and x:
+            if len(x) == 4 and (x[0] == "cls" or x[0] == "fn"):
+                return True
+            extend(x)
+    return False
 
 
 def _is_theano_object(obj):
@@ -977,12 +1090,17 @@ def _is_theano_object(obj):
     return (module == "theano" or module.startswith("theano.")) and hasattr(obj, "__dict__")
 
 
-def _intern(table, table_index, texts, fp, text_of):
-    """Position of fingerprint ``fp`` in ``table``, appending it (and its text) when new."""
-    idx = table_index.get(fp)
+def _intern(table, table_index, texts, fp, text_of, exact=False):
+    """Position of fingerprint ``fp`` in ``table``, appending it (and its text) when new.
+
+    Fingerprints are compared with ``==``, for which 1 == 1.0 == True and 0.0 == -0.0, as
+    Theano compares its ops' props; ``exact`` (an op, type or constant of the user's) compares
+    their text instead, so two such objects that differ only there get two positions."""
+    key = ("exact", repr(fp)) if exact else fp
+    idx = table_index.get(key)
     if idx is None:
         idx = len(table)
-        table_index[fp] = idx
+        table_index[key] = idx
         table.append(fp)
         texts.append(text_of())
     return idx
@@ -1062,9 +1180,13 @@ class _Walk(object):
         if self.inner:
             record = (keyer.op_fp(node.op), in_refs,
                       tuple([keyer.type_fp(o.type) for o in outputs]))
+            user_op = keyer.inner_op_has_user_code(node.op, record[0])
         else:
             record = (keyer.op_index(node.op), in_refs,
                       tuple([keyer.type_index(o.type) for o in outputs]))
+            user_op = keyer.op_user[record[0]]
+        if user_op or keyer.user_types:
+            keyer.c_source(node, record, user_op)
         self.nodes.append(record)
         subst = self.subst
         for j, out in enumerate(outputs):
@@ -1369,6 +1491,12 @@ class _Signer(object):
         finally:
             keyer.where.pop()
 
+        # rewrites
+        try:
+            rewrites_fp, rewrites_details = _rewrites.part(fp, keyer._class)
+        except _rewrites.RewriteUnfit as exc:
+            raise UnkeyableGraph(exc.args[0]) from None
+
         # options
         ndu = self.no_default_updates
         if isinstance(ndu, list):
@@ -1433,16 +1561,20 @@ class _Signer(object):
         graph_fp = (tuple(keyer.type_table), tuple(keyer.op_table), tuple(self.walk.nodes))
 
         parts_payload = {
-            "mode": mode_fp, "options": options, "inputs": tuple(inputs_fp),
-            "shared": tuple(shared_fp), "outputs": outputs_fp,
-            "constants": constants_fp, "graph": graph_fp,
+            "mode": mode_fp, "rewrites": rewrites_fp, "options": options,
+            "inputs": tuple(inputs_fp), "shared": tuple(shared_fp), "outputs": outputs_fp,
+            "constants": constants_fp, "graph": graph_fp, "c_code": tuple(keyer.c_digests),
         }
         parts = {}
         for name in PART_NAMES:
+            payload = parts_payload.get(name)
             if name == "environment":
                 parts[name] = env_digest
+            elif payload == ():  # most graphs: no rewrites or C source of the user's
+                parts[name] = _EMPTY_PARTS.get(name) or _EMPTY_PARTS.setdefault(
+                    name, _digest((name, ())))
             else:
-                parts[name] = _digest((name, parts_payload[name]))
+                parts[name] = _digest((name, payload))
         h = hashlib.sha256(_KEY_PREFIX)
         for name in PART_NAMES:
             h.update(("%s=%s\n" % (name, parts[name])).encode("ascii"))
@@ -1452,8 +1584,8 @@ class _Signer(object):
                 log.debug("graph key %s part %s = %s", key[:16], name, parts[name])
 
         builder = _DetailsBuilder(
-            env_details=env_details, mode_fp=mode_fp,
-            options=options, givens_text=[_safe_str(o) for o, _ in self.givens],
+            env_details=env_details, mode_fp=mode_fp, rewrites_details=rewrites_details,
+            c_code=list(zip(keyer.c_labels, keyer.c_digests)), options=options, givens_text=[_safe_str(o) for o, _ in self.givens],
             inputs_fp=inputs_fp,
             input_type_names=[_safe_str(s.variable.type) for s in self.in_specs],
             shared_fp=shared_fp, shared_type_names=[_safe_str(v.type) for v in self.shared_vars],
@@ -1497,6 +1629,8 @@ class _DetailsBuilder(object):
 
         details = {"environment": dict(self.env_details)}
         details["mode"] = _fp_pairs_text(self.mode_fp)
+        details["rewrites"] = [dict(entry) for entry in self.rewrites_details]
+        details["c_code"] = [{"op": label, "key": digest[:16]} for label, digest in self.c_code]
         options = {}
         for name, value in self.options:
             if name == "givens":

@@ -7,9 +7,10 @@ on the side of a spurious miss (two equal values hashing differently, e.g.
 
 Public API::
 
-    hash_values(*objs, allow_pickle=False) -> str   # 32 hex chars (xxh3-128)
+    hash_values(*objs, allow_pickle=False) -> str   # 64 hex chars (BLAKE3-256)
     h = ValueHasher(allow_pickle=False); h.update(obj); h.hexdigest()
     UnhashableValue                                  # subclass of TypeError
+    content_digest(data) -> str                      # BLAKE3 of raw bytes (blob names)
 
 Encoding
 --------
@@ -17,9 +18,19 @@ Each value is written as a self-delimiting, type-tagged byte string: one tag
 byte, then fixed-size fields or a length (``<Q``) before any variable-size
 data.  Because every encoding is self-delimiting, the concatenation of several
 encodings is uniquely decodable, so no two different sequences of values
-produce the same byte stream.  The stream is fed to xxhash's ``xxh3_128``
-(streaming; small inputs are collected in one buffer and hashed in one shot,
-which gives the identical digest).
+produce the same byte stream.  Variable-size data of ``_DIRECT_BYTES`` (16 kB)
+or more (an array's elements, a long str or bytes, a hook's or a pickle's
+bytes) is not written itself: its own 32-byte BLAKE3 digest is (its length,
+written before it, says which of the two follows).  The stream is then hashed
+with BLAKE3 in one shot.  Large data is thus hashed once, in place, on several
+threads when it is very large (``_THREADS_BYTES``).
+
+BLAKE3 is a cryptographic hash: nobody can craft two inputs with one key, as
+anyone can for a fast non-cryptographic hash such as XXH3 (a shared cache or a
+service memoizing requests takes inputs from others).  With a team secret
+(``fncache.config.settings.secret``) these digests (memo keys, blob names) are
+BLAKE3 in keyed mode, under a key derived from the secret, so they cannot even
+be predicted without it; graph keys use ``content_digest(keyed=False)``.
 
 ===  ==========================================================================
 tag  layout
@@ -33,9 +44,10 @@ c    complex: ``<dd``
 s    str: ``<Q`` length + UTF-8 (surrogatepass)
 y    bytes / Y bytearray: ``<Q`` length + data
 (    tuple / [ list: ``<Q`` count + items
-{    dict: ``<Q`` count + (key, value) pairs sorted by the xxh3 hash of the
-     key's encoding (ties broken by the encoding itself)
-S    set / z frozenset: ``<Q`` count + element encodings, sorted the same way
+{    dict: ``<Q`` count + (key, value) pairs in the dict's order (insertion
+     order is part of a dict's value: ``list(d.values())`` depends on it)
+S    set / z frozenset: ``<Q`` count + element encodings sorted by the xxh3 hash
+     of each encoding, ties broken by the encoding itself (a set has no order)
 r    range: start, stop, step as int encodings
 :    slice: start, stop, step as value encodings
 .    Ellipsis
@@ -62,6 +74,7 @@ C-contiguous arrays are fed to the hasher straight from their buffer (zero
 copy); any other layout is walked in C-ordered blocks, each copied into one
 reused scratch buffer of at most ``CHUNK_BYTES`` (C-contiguous sub-blocks are
 still fed without a copy; F-ordered blocks are copied in cache-sized tiles).
+The digest does not depend on the number of threads (a BLAKE3 property).
 
 Extension hook: a class may define ``__fncache_hash__(self) -> bytes | str``
 returning a canonical encoding of everything that affects results; it is
@@ -77,27 +90,67 @@ import enum
 import pickle
 import struct
 
+import blake3
 import numpy as np
 import xxhash
 
 if __name__.startswith("fncache."):  # part of the package: fncache's own error type
+    from fncache.config import settings as _settings
     from fncache.errors import FncacheTypeError as _TypeError
 else:  # loaded on its own by file (no package, so no Theano import): a plain TypeError
+    _settings = None
     _TypeError = TypeError
 
-__all__ = ["hash_values", "ValueHasher", "UnhashableValue", "CHUNK_BYTES"]
+__all__ = ["hash_values", "ValueHasher", "UnhashableValue", "CHUNK_BYTES", "content_digest"]
 
 #: Largest scratch copy made while hashing a non-C-contiguous array.
 CHUNK_BYTES = 1 << 20
 #: Data at least this large is fed to the hasher directly rather than copied
 #: into the small-value buffer.
 _DIRECT_BYTES = 1 << 14
+#: Inputs this large are hashed on several threads (BLAKE3 splits them in a tree).
+_THREADS_BYTES = 1 << 22
 
-_FORMAT_PREFIX = b"fncache.values/1\x00"
+_FORMAT_PREFIX = b"fncache.values/2\x00"
 
-_xxh3_128 = xxhash.xxh3_128
-_xxh3_128_hexdigest = xxhash.xxh3_128_hexdigest
-_xxh3_64_intdigest = xxhash.xxh3_64_intdigest
+_xxh3_64_intdigest = xxhash.xxh3_64_intdigest  # only orders set elements; never identifies
+_blake3 = blake3.blake3
+_AUTO = blake3.blake3.AUTO
+_KEY_CONTEXT = "fncache 2026 content digests: memo keys, constants and blobs"
+_derived = [None, None]  # [secret, the BLAKE3 key derived from it]
+
+
+def _digest_key():
+    """The BLAKE3 key derived from the team secret, or None (plain BLAKE3) without one."""
+    secret = _settings.secret if _settings is not None else None
+    if not secret:
+        return None
+    if _derived[0] != secret:
+        raw = secret if isinstance(secret, bytes) else str(secret).encode("utf-8")
+        _derived[:] = [secret, _blake3(raw, derive_key_context=_KEY_CONTEXT).digest()]
+    return _derived[1]
+
+
+def _new_hasher(data=b"", threads=False, keyed=True):
+    """A BLAKE3 hasher, keyed when a team secret is set; ``threads`` for large inputs."""
+    key = _digest_key() if keyed else None
+    if threads:
+        if key is None:
+            return _blake3(data, max_threads=_AUTO)
+        return _blake3(data, key=key, max_threads=_AUTO)
+    return _blake3(data) if key is None else _blake3(data, key=key)
+
+
+def content_digest(data, keyed=True):
+    """64 hex chars naming ``data`` (bytes or a buffer) by its contents, as memo keys do.
+
+    ``keyed=False``: plain BLAKE3 whatever the secret, for names every process must agree
+    on (a graph key is the same in every process that builds the graph)."""
+    view = memoryview(data)
+    if view.format != "B" or not view.c_contiguous:
+        view = view.cast("B") if view.c_contiguous else memoryview(bytes(view))
+    threads = view.nbytes >= _THREADS_BYTES
+    return _new_hasher(threads=threads, keyed=keyed).update(view).hexdigest()
 
 _pack_tag_q = struct.Struct("<cq").pack
 _pack_tag_Q = struct.Struct("<cQ").pack
@@ -260,65 +313,44 @@ def _copy_c_order(dst, src):
 # the encoder
 # --------------------------------------------------------------------------
 class _Encoder:
-    """Writes the canonical encoding of values into a buffer / xxh3 stream."""
+    """Writes the canonical encoding of values into one buffer, hashed at the end.
 
-    __slots__ = ("buf", "h", "allow_pickle", "bytes_only", "work")
+    Large pieces (``_DIRECT_BYTES`` or more) are not copied in: their own BLAKE3 digest is
+    (``direct``), so the buffer stays small and a big array is hashed once, in place, on
+    several threads when it is very large.
+    """
+
+    __slots__ = ("buf", "allow_pickle", "work")
 
     def __init__(self, allow_pickle):
         self.buf = bytearray(_FORMAT_PREFIX)
-        self.h = None  # created on the first flush of large data
         self.allow_pickle = allow_pickle
-        self.bytes_only = False  # True while encoding a dict key / set element
         self.work = None  # scratch buffer for non-contiguous arrays
 
     # -- plumbing --------------------------------------------------------
-    def flush(self):
-        if self.bytes_only:
-            return
-        h = self.h
-        if h is None:
-            h = self.h = _xxh3_128()
-        if self.buf:
-            h.update(self.buf)
-            del self.buf[:]
+    def direct(self, data, nbytes=None):
+        """Append the 32-byte digest of large ``data`` (bytes or a uint8 buffer)."""
+        size = len(data) if nbytes is None else nbytes
+        self.buf += _new_hasher(data, threads=size >= _THREADS_BYTES).digest()
 
-    def direct(self, data):
-        """Append large data without copying it into the buffer if possible."""
-        if self.bytes_only:
-            self.buf += data
-        else:
-            self.flush()
-            self.h.update(data)
-
-    def digest_source(self):
-        """Return the hasher state after everything so far has been written."""
-        h = self.h
-        if h is None:
-            h = _xxh3_128()
-        else:
-            h = h.copy()
-        if self.buf:
-            h.update(self.buf)
-        return h
+    def digest(self):
+        return _new_hasher(self.buf, threads=len(self.buf) >= _THREADS_BYTES).digest()
 
     def hexdigest(self):
-        if self.h is None:  # everything is still in the buffer: one shot
-            return _xxh3_128_hexdigest(self.buf)
-        return self.digest_source().hexdigest()
+        return _new_hasher(self.buf, threads=len(self.buf) >= _THREADS_BYTES).hexdigest()
 
     def encode_to_bytes(self, obj):
-        """Encoding of ``obj`` as bytes (used for dict keys and set elements)."""
+        """Encoding of ``obj`` as bytes (used for set elements)."""
         tp = type(obj)
         if tp is str:
             return _enc_str_bytes(obj)
-        saved_buf, saved_mode = self.buf, self.bytes_only
+        saved_buf = self.buf
         self.buf = bytearray()
-        self.bytes_only = True
         try:
             self.encode(obj)
             return bytes(self.buf)
         finally:
-            self.buf, self.bytes_only = saved_buf, saved_mode
+            self.buf = saved_buf
 
     # -- dispatch --------------------------------------------------------
     def encode(self, obj):
@@ -405,22 +437,14 @@ class _Encoder:
         self._enc_seq(obj, b"[", "list")
 
     def enc_dict(self, obj):
-        entries = []
-        to_bytes = self.encode_to_bytes
-        i = 0
-        for k, v in obj.items():
+        self.buf += _pack_tag_Q(b"{", len(obj))
+        encode = self.encode
+        for k, v in obj.items():  # in order: the order is part of a dict's value
             try:
-                kb = to_bytes(k)
+                encode(k)
             except UnhashableValue as e:
                 e._push(f"dict key {_short(k)} (the key itself)")
                 raise
-            entries.append((_xxh3_64_intdigest(kb), kb, i, k, v))
-            i += 1
-        entries.sort()
-        self.buf += _pack_tag_Q(b"{", len(entries))
-        encode = self.encode
-        for _, kb, _, k, v in entries:
-            self.buf += kb
             try:
                 encode(v)
             except UnhashableValue as e:
@@ -509,40 +533,26 @@ class _Encoder:
             for name in dt.names:
                 self._feed_contents(a[name])
             return
-        buf = self.buf
-        if a.flags.c_contiguous:
-            if nbytes < _DIRECT_BYTES or self.bytes_only:
-                # (``buf += a`` would be numpy broadcasting, hence the slot call)
-                try:
-                    _bytearray_iadd(buf, a)
-                except (BufferError, ValueError, TypeError):
-                    _bytearray_iadd(buf, a.reshape(-1).view(_uint8))
-            else:
-                self.flush()
-                try:
-                    self.h.update(a)
-                except (BufferError, ValueError, TypeError):
-                    self.h.update(a.reshape(-1).view(_uint8))
-        elif nbytes <= _DIRECT_BYTES:
-            _bytearray_iadd(buf, np.ascontiguousarray(a).reshape(-1).view(_uint8))
+        if nbytes < _DIRECT_BYTES:  # small: the bytes themselves, whatever the layout
+            if not a.flags.c_contiguous:
+                a = np.ascontiguousarray(a)
+            # (``buf += a`` would be numpy broadcasting, hence the slot call)
+            _bytearray_iadd(self.buf, a.reshape(-1).view(_uint8))
+        elif a.flags.c_contiguous:
+            self.direct(a.reshape(-1).view(_uint8), nbytes)
         else:
-            self.flush()
             work = self.work
             need = max(CHUNK_BYTES, dt.itemsize)
             if work is None or work.nbytes < need:
                 work = self.work = np.empty(need, dtype=_uint8)
-            if self.bytes_only:
-                self._feed_blocks(a, work, self.buf.__iadd__)  # bound slot: no numpy dispatch
-            else:
-                self._feed_blocks(a, work, self.h.update)
+            h = _new_hasher(threads=nbytes >= _THREADS_BYTES)
+            self._feed_blocks(a, work, h.update)
+            self.buf += h.digest()
 
     def _feed_blocks(self, a, work, update):
         """Feed ``a``'s bytes in C order, copying at most ``work.nbytes`` at once."""
         if a.flags.c_contiguous:
-            try:
-                update(a)
-            except (BufferError, ValueError, TypeError):
-                update(a.reshape(-1).view(_uint8))
+            update(a.reshape(-1).view(_uint8))
             return
         nbytes = a.nbytes
         if nbytes <= work.nbytes:
@@ -711,7 +721,7 @@ def _encode_arg(enc, obj, index):
 # public API
 # --------------------------------------------------------------------------
 def hash_values(*objs, allow_pickle=False):
-    """Hex xxh3-128 digest (32 chars) of the canonical encoding of ``objs``.
+    """Hex BLAKE3 digest (64 chars) of the canonical encoding of ``objs``.
 
     Equal to ``ValueHasher`` fed with ``objs`` one ``update`` at a time.
     Arguments are numbered from 0 in error messages.  Raises
@@ -724,8 +734,6 @@ def hash_values(*objs, allow_pickle=False):
     for obj in objs:
         _encode_arg(enc, obj, i)
         i += 1
-    if enc.h is None:
-        return _xxh3_128_hexdigest(enc.buf)
     return enc.hexdigest()
 
 
@@ -746,29 +754,25 @@ class ValueHasher:
 
     def update(self, obj):
         enc = self._enc
-        # Push pending bytes into the stream so that a failed update can be
-        # rolled back by restoring a copy of the (small, fixed-size) state.
-        enc.flush()
-        saved_h = enc.h.copy()
+        mark = len(enc.buf)
         try:
             _encode_arg(enc, obj, self._count)
         except BaseException:
-            del enc.buf[:]
-            enc.h = saved_h
+            del enc.buf[mark:]  # as if this update had not happened
             raise
         self._count += 1
         return self
 
     def digest(self):
-        """16-byte digest of everything fed so far (the hasher stays usable)."""
-        return self._enc.digest_source().digest()
+        """32-byte digest of everything fed so far (the hasher stays usable)."""
+        return self._enc.digest()
 
     def hexdigest(self):
-        """32-char hex digest of everything fed so far."""
+        """64-char hex digest of everything fed so far."""
         return self._enc.hexdigest()
 
     def intdigest(self):
-        return self._enc.digest_source().intdigest()
+        return int.from_bytes(self.digest(), "big")
 
     def copy(self):
         other = ValueHasher.__new__(ValueHasher)
@@ -776,6 +780,5 @@ class ValueHasher:
         other._count = self._count
         enc = _Encoder(self.allow_pickle)
         enc.buf = bytearray(self._enc.buf)
-        enc.h = self._enc.h.copy() if self._enc.h is not None else None
         other._enc = enc
         return other

@@ -6,8 +6,9 @@ the tiers named by the settings in order and keeps the directory's index
 
 Who may write the directory decides how it is used (see shared.py): a
 directory others can write is refused without a team secret (fncache warns
-once and the run compiles without it), a directory this user cannot write is
-read only, and a group-writable one is written group-writable.
+once and the run compiles without it), and with one when a part of it is a
+symlink; a directory this user cannot write is read only, and a
+group-writable one is written group-writable.
 """
 import atexit
 import hashlib
@@ -19,9 +20,8 @@ import threading
 import time
 import warnings
 
-import xxhash
-
 from fncache import counters
+from fncache.keys.values import content_digest
 from fncache.store import locks, shared
 from fncache.store.disk import DiskStore, ReadOnlyCache, open_cache
 from fncache.store.memory import MemoryStore
@@ -37,7 +37,7 @@ RECORD = "entry:"  # index key prefix of entry records
 MODULE_PREFIX = "cmodule:"
 MEMO_BLOB_PREFIX = "memo-blob:"
 _BLOB_DIGESTS = {MODULE_PREFIX: lambda data: hashlib.sha256(data).hexdigest(),
-                 MEMO_BLOB_PREFIX: xxhash.xxh3_128_hexdigest}
+                 MEMO_BLOB_PREFIX: content_digest}
 
 
 def is_blob(key):
@@ -71,7 +71,8 @@ class Cache:
     """The tiers and index of one cache directory, as one process sees them.
 
     ``refused`` says why the directory is not used at all (None when it is);
-    ``readonly`` is True when nothing is written anywhere.
+    ``readonly`` is True when nothing is written anywhere; ``readonly_reason``
+    says why nothing is written in the directory (None when it is written).
     """
 
     def __init__(self, settings):
@@ -79,10 +80,21 @@ class Cache:
         self.directory = settings.directory
         self.memory = MemoryStore(max_bytes=settings.memory_limit)
         self.disk = self.index = self.redis = None
+        self.readonly_reason = None
         self.shared = shared.is_group_shared(self.directory)
-        self.refused = None if settings.secret else shared.other_writers(self.directory)
+        writers = shared.other_writers(self.directory)
+        planted = shared.planted_link(self.directory) if writers else None
+        self.refused = planted or (None if settings.secret else writers)
         tiers = [self.memory]
         if self.refused:
+            self.readonly_reason = "refused: " + self.refused
+        if planted:
+            _tell_once("refused", self.directory,
+                       "fncache: not using the cache directory %s: %s, and other users can "
+                       "write the directory (%s), so the link may lead this process to change "
+                       "files elsewhere; remove it, or use another directory"
+                       % (self.directory, planted, writers), warn=True)
+        elif self.refused:
             _tell_once("refused", self.directory,
                        "fncache: not using the cache directory %s without a secret, because "
                        "other users can write it (%s), and loading an entry runs its code; %s"
@@ -96,7 +108,8 @@ class Cache:
                 self.redis = RedisStore(settings.redis_url, prefix=settings.redis_prefix,
                                         ttl=settings.redis_ttl, timeout=settings.redis_timeout,
                                         readonly=settings.readonly,
-                                        compress=settings.redis_compress)
+                                        compress=settings.redis_compress,
+                                        secret=settings.secret)
                 tiers.append(self.redis)
             else:
                 _tell_once("refused", settings.redis_url,
@@ -109,25 +122,30 @@ class Cache:
         self.store = TieredStore(tiers)
         self._lock = threading.Lock()
         self._touched = {}  # key -> [hits, last used], written to the records at flush
-        self._lock = threading.Lock()
 
     def _open_directory(self, settings):
-        readonly = settings.readonly
-        if not readonly and not shared.can_write(self.directory):
-            readonly = True
-        if not readonly:
+        if settings.readonly:
+            self.readonly_reason = "FNCACHE_READONLY is set"
+        elif not shared.can_write(self.directory):
+            self.readonly_reason = "this user cannot write it"
+            _tell_once("readonly", self.directory, "fncache: %s is not writable by this user; "
+                       "using it read-only" % self.directory, warn=False)
+        else:
             try:
                 self.disk = DiskStore(os.path.join(self.directory, ENTRIES),
                                       size_limit=settings.size_limit, shared=self.shared)
                 self.index = open_cache(os.path.join(self.directory, INDEX), self.shared,
                                         eviction_policy="none", size_limit=1 << 40)
-            except (OSError, sqlite3.Error):
-                readonly = True
-        if readonly:
-            if not settings.readonly:
-                _tell_once("readonly", self.directory,
-                           "fncache: %s is not writable by this user; using it read-only"
-                           % self.directory, warn=False)
+            except (OSError, sqlite3.Error) as exc:
+                for part in (self.disk, self.index):
+                    if part is not None:
+                        part.close()
+                self.readonly_reason = "it cannot be opened for writing (%s: %s)" % (
+                    type(exc).__name__, exc)
+                _tell_once("readonly", self.directory, "fncache: cannot open %s for writing "
+                           "(%s: %s); using it read-only" % (self.directory, type(exc).__name__,
+                                                             exc), warn=True)
+        if self.readonly_reason is not None:
             self.disk = DiskStore(os.path.join(self.directory, ENTRIES), readonly=True)
             self.index = ReadOnlyCache(os.path.join(self.directory, INDEX))
 
@@ -143,11 +161,12 @@ class Cache:
         except (OSError, sqlite3.Error) as exc:
             self.index_failed(exc)
 
-    def index_failed(self, exc):
-        """The index could not be written: the run goes on; the tiers warn about the disk."""
-        _tell_once("index", self.directory, "fncache: cannot write the index of %s (%s: %s); "
-                   "carrying on without entry records" % (self.directory, type(exc).__name__,
-                                                          exc), warn=False)
+    def index_failed(self, exc, what="write"):
+        """The index could not be written (or read): the run goes on; the tiers warn about
+        the disk."""
+        _tell_once("index-" + what, self.directory, "fncache: cannot %s the index of %s (%s: "
+                   "%s); carrying on without it" % (what, self.directory, type(exc).__name__,
+                                                    exc), warn=False)
 
     def set_record(self, key, record):
         """Write a whole record as given (imports keep the original times)."""
@@ -195,10 +214,19 @@ class Cache:
                 self.set_record(key, record)
 
     def flush_stats(self):
+        """Add this process's counts and hits to the index; best effort, like records."""
         if self._index_writable and (counters.pending() or self._touched):
-            with shared.group_writable(self.shared):
-                counters.flush(self.index)
-                self._flush_touches()
+            try:
+                with shared.group_writable(self.shared):
+                    counters.flush(self.index)
+                    self._flush_touches()
+            except (OSError, sqlite3.Error) as exc:
+                self.index_failed(exc)
+
+    def databases(self):
+        """(name, database) of the SQLite files this cache uses: entries, index."""
+        return [(name, part.database if name == ENTRIES else part)
+                for name, part in ((ENTRIES, self.disk), (INDEX, self.index)) if part is not None]
 
     def close(self):
         try:

@@ -4,8 +4,9 @@ A result is pickled (protocol 5) with its contiguous arrays taken out of band:
 
 - buffers smaller than ``BLOB_BYTES`` are appended to the pickle in one payload, each at
   a 64-byte aligned offset ("inline");
-- larger buffers become separate raw entries ("blobs") named by the xxh3-128 digest of
-  their bytes. Raw bytes in diskcache's own file let a disk hit memory-map the file
+- larger buffers become separate raw entries ("blobs") named by the BLAKE3 digest of
+  their bytes (``keys.values.content_digest``: keyed by the team secret when there is one),
+  so that no one can make two results that share a blob. Raw bytes in diskcache's own file let a disk hit memory-map the file
   read-only (``np.memmap`` mode ``'r'``) instead of reading and copying it, and keep the
   envelope of the result small, so signing it and checking it cost microseconds.
 
@@ -17,7 +18,8 @@ list that goes in the signed header of the result's entry.
 import pickle
 
 import numpy as np
-import xxhash
+
+from fncache.keys.values import content_digest
 
 BLOB_BYTES = 1 << 20
 _ALIGN = 64
@@ -32,7 +34,7 @@ class BlobDamaged(Exception):
 
 
 def digest(data):
-    return xxhash.xxh3_128_hexdigest(data)
+    return content_digest(data)
 
 
 def pack(value):

@@ -3,7 +3,8 @@
 An advisory ``flock`` on a per-key lock file. The kernel drops the lock when
 its holder exits, even on SIGKILL, so a crashed compiler never blocks the
 others for longer than it lived. Waiters give up after a timeout and compile
-themselves.
+themselves. Lock files are opened without following a symlink below the
+cache directory (``shared.open_below``).
 """
 import contextlib
 import errno
@@ -11,7 +12,7 @@ import fcntl
 import os
 import time
 
-from fncache.store.shared import group_writable, is_group_shared
+from fncache.store.shared import group_writable, is_group_shared, open_below
 
 POLL_SECONDS = 0.05
 _disabled = set()  # directories this process only reads: it takes no locks there
@@ -28,14 +29,12 @@ def key_lock(directory, key, timeout):
 
     Yields None when no lock can be taken at all (read-only directory).
     """
-    path = os.path.join(directory, "locks", key[:2], key + ".lock")
     if directory in _disabled:
         yield None
         return
     try:
         with group_writable(is_group_shared(directory)):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = open_below(directory, _relative(key), os.O_RDWR | os.O_CREAT, make_dirs=True)
     except OSError:
         yield None
         return
@@ -64,9 +63,8 @@ def key_lock(directory, key, timeout):
 
 def is_locked(directory, key):
     """True if some process holds ``key``'s lock right now (it is compiling it)."""
-    path = os.path.join(directory, "locks", key[:2], key + ".lock")
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd = open_below(directory, _relative(key), os.O_RDWR)
     except OSError:
         return False
     try:
@@ -77,3 +75,7 @@ def is_locked(directory, key):
         return True
     finally:
         os.close(fd)
+
+
+def _relative(key):
+    return "locks/%s/%s.lock" % (key[:2], key)
