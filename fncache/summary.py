@@ -55,7 +55,8 @@ def stats(session_only=False):
         access = "shared" if cache.shared else "read-write"
     else:
         access = "read-only"
-    return _summary(raw, cache.directory, access, since, totals, tiers)
+    return _summary(raw, cache.directory, access, since, totals, tiers,
+                    sorted(unloadable.remembered(cache)))
 
 
 def empty(directory):
@@ -63,7 +64,7 @@ def empty(directory):
     tiers = _tiers({})
     tiers["memory"].update(entries=0, bytes=0)
     tiers["disk"].update(entries=0, blobs=0, bytes=0)
-    return _summary({}, directory, "not created yet", None, "directory", tiers)
+    return _summary({}, directory, "not created yet", None, "directory", tiers, [])
 
 
 def _tiers(raw):
@@ -75,7 +76,7 @@ def _tiers(raw):
     return tiers
 
 
-def _summary(raw, directory, access, since, totals, tiers):
+def _summary(raw, directory, access, since, totals, tiers, unloadable_keys):
     rejected = {k.split(".", 1)[1]: v for k, v in raw.items() if k.startswith("rejected.")}
     hits = raw.get("compiled.hits", 0) + raw.get("memo.hits", 0)
     misses = raw.get("compile.count", 0) + raw.get("memo.misses", 0)
@@ -100,5 +101,5 @@ def _summary(raw, directory, access, since, totals, tiers):
         "rejected": rejected,
         "uncacheable": {k.split(".", 1)[1]: v for k, v in raw.items()
                         if k.startswith("uncacheable.")},
-        "unloadable": sorted(unloadable.remembered(cache)),  # keys compiled without storing
+        "unloadable": unloadable_keys,  # keys compiled without storing
     }
