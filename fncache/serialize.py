@@ -21,6 +21,7 @@ this module: plain pickle and deepcopy see tags as Theano made them.
 """
 import base64
 import copy
+import copyreg
 import gc
 import io
 import pickle
@@ -333,7 +334,7 @@ class _CloudPickler(_Rules, cloudpickle.CloudPickler):
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, shared, inputs):
+    def __init__(self, file, shared, inputs=()):
         super().__init__(file)
         self._shared = shared
         self._inputs = inputs
@@ -428,7 +429,7 @@ def dumps_types(variables):
 def standins(text):
     """Shared variables of the types ``dumps_types`` wrote, with empty storage."""
     from theano.compile.sharedvalue import SharedVariable
-    types = _Unpickler(io.BytesIO(base64.b64decode(text)), (), ()).load()
+    types = _Unpickler(io.BytesIO(base64.b64decode(text)), ()).load()
     return [SharedVariable("standin_%d" % k, type_, value=None, strict=None,
                            container=link.Container(type_, storage=[None]))
             for k, type_ in enumerate(types)]
@@ -436,7 +437,7 @@ def standins(text):
 
 def input_standins(text):
     """Explicit input variables of the types ``dumps_types`` wrote."""
-    return [type_() for type_ in _Unpickler(io.BytesIO(base64.b64decode(text)), (), ()).load()]
+    return [type_() for type_ in _Unpickler(io.BytesIO(base64.b64decode(text)), ()).load()]
 
 
 def _dumps(fn, shared, inputs):
