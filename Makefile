@@ -1,6 +1,6 @@
 # Two commands for a fresh machine with Python 3.11 and gcc:
 #   make demo   sets up .venv and runs the main demo
-#   make test   sets up .venv and runs the whole test suite
+#   make test   sets up .venv, runs the whole test suite, then Theano's own tests under fncache
 # and make bench (full benchmarks, about half an hour) or make bench-quick (a few minutes).
 PYTHON ?= python3
 VENV := .venv
@@ -22,6 +22,7 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest
+	$(BIN)/python tests/theano_suite.py
 
 bench: venv
 	$(BIN)/python benchmarks/all.py

@@ -118,7 +118,7 @@ def _split_builder_result(result):
         outputs, updates = result
         if isinstance(updates, dict):
             return outputs, updates
-        if (isinstance(updates, list) and updates
+        if (isinstance(updates, list)  # [] too: a builder that has no updates this time
                 and all(isinstance(p, tuple) and len(p) == 2
                         and isinstance(p[0], theano.compile.SharedVariable) for p in updates)):
             return outputs, updates
@@ -137,7 +137,8 @@ class CachedFunction:
         self.builder = builder
         self.memo_options = memo.Options.from_argument(memoize)
         self.theano_kwargs = theano_kwargs
-        self.parameter_names = list(inspect.signature(builder).parameters)
+        self.builder_signature = inspect.signature(builder)
+        self.parameter_names = list(self.builder_signature.parameters)
         self.declared_types = None
         if inputs is not None:
             if len(inputs) != len(self.parameter_names):
@@ -157,12 +158,25 @@ class CachedFunction:
         fn = compiled.function(variables, outputs, updates=updates, **kwargs)
         return fn if self.memo_options is None else memo.memoize_theano(fn, self.memo_options)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        if kwargs or len(args) != len(self.parameter_names):
+            args = self._bind(args, kwargs)
         key = _dispatch_signature(args) if self.declared_types is None else len(args)
         fn = self.specializations.get(key)
         if fn is None:
             fn = self._specialize(key, args)
         return fn(*args)
+
+    def _bind(self, args, kwargs):
+        """The call's arguments as the builder's parameters, in order, defaults filled in."""
+        try:
+            bound = self.builder_signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise FncacheTypeError("%s() takes %d arguments, got %d (%s)"
+                                   % (self.__name__, len(self.parameter_names),
+                                      len(args) + len(kwargs), exc)) from None
+        bound.apply_defaults()
+        return bound.args
 
     def _specialize(self, key, args):
         if len(args) != len(self.parameter_names):

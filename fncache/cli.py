@@ -170,10 +170,14 @@ def stats_command(as_json, reset):
     """Hits, misses, sizes and seconds saved, per tier and in total."""
     import fncache
     from fncache import summary
-    _cache()
-    if reset:
-        summary.reset()
-    data = fncache.stats()
+    from fncache.config import settings
+    if not os.path.isdir(settings.directory):
+        data = summary.empty(settings.directory)  # like ccache -s before the first use
+    else:
+        _cache()
+        if reset:
+            summary.reset()
+        data = fncache.stats()
     if as_json:
         _echo_json(data)
         return

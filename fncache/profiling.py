@@ -93,9 +93,10 @@ class Profile:
                       key=lambda r: -sum(r[p + "_seconds"] for p in PHASES))
 
     def theano_profiles(self):
-        """Theano's own ProfileStats of the functions compiled with ``profile=True``."""
+        """Theano's own ProfileStats of the functions compiled with ``profile=True``
+        (``profile=False``, as Keras passes it, leaves ``fn.profile`` False)."""
         return {k: fn.profile for k, fn in self._functions.items()
-                if getattr(fn, "profile", None) not in (None, False)}  # profile=False: none
+                if callable(getattr(getattr(fn, "profile", None), "summary", None))}
 
     def report(self, file=None):
         """Print a table of the phases per function, then Theano's profiler summaries."""

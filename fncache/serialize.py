@@ -8,11 +8,19 @@ objects start empty, SciPy BLAS handles left in node tags are dropped.
 Shared variables are not stored by value. Each one, and its storage container,
 is written as its position in the graph key's canonical order; the loader
 hands back the caller's own objects at those positions, so updates act on the
-caller's weights and random states, exactly as after a real compile.
+caller's weights and random states, exactly as after a real compile. The
+explicit input variables are written the same way, so the loaded function's
+input specs hold the caller's variables (``f[x]``, ``f.maker.inputs``).
+
+Creation tracebacks (``tag.trace``, read by error messages and
+``check_stack_trace``) are kept apart from the graph, all of an entry's in one
+pickled bytes object that is unpacked the first time a loaded tag's trace is
+read (``_PackedTraceTag``).
+fncache's own records in node tags (``fncache.thunks``) are written only by
+this module: plain pickle and deepcopy see tags as Theano made them.
 """
 import base64
 import copy
-import copyreg
 import gc
 import io
 import pickle
@@ -32,9 +40,10 @@ class SerializationError(Exception):
     """The function cannot be stored safely; it is compiled but not cached."""
 
 
-# node.tag attributes not stored: process-local objects (SciPy BLAS routines)
-# and creation tracebacks (the bulk of an entry; only error messages read them).
-_UNSTORED_TAG_ATTRS = frozenset(["local_ger", "trace"])
+# node.tag attributes not stored: process-local objects (SciPy BLAS routines).
+_UNSTORED_TAG_ATTRS = frozenset(["local_ger"])
+# Tags that cannot take Theano's default pickling in fncache's own pickler.
+_SPECIAL_TAG_ATTRS = _UNSTORED_TAG_ATTRS | {"trace", thunks.TAG}
 # FunctionGraph features that only graph rewriting uses: a compiled graph is
 # never rewritten again, and their tables (shape graphs of every variable) are
 # bigger than the graph itself.
@@ -171,9 +180,6 @@ def _reduce(obj):
         return _restore_maker, (_stored_maker_state(obj),)
     if type(obj) is fg.FunctionGraph:
         return _restore_graph, (_stored_graph_state(obj),)
-    if isinstance(obj, utils.scratchpad) and not _UNSTORED_TAG_ATTRS.isdisjoint(obj.__dict__):
-        state = {k: v for k, v in obj.__dict__.items() if k not in _UNSTORED_TAG_ATTRS}
-        return copyreg.__newobj__, (type(obj),), state
     if type(obj) is scalar_basic.Composite:
         return _stored_composite(obj)
     if isinstance(obj, op.COp):
@@ -189,19 +195,98 @@ def _reduce(obj):
     return NotImplemented
 
 
-def _persistent_ids(shared):
+def _persistent_ids(shared, inputs):
     ids = {}
     for position, variable in enumerate(shared):
         ids[id(variable)] = ("v", position)
         ids[id(variable.container)] = ("c", position)
+    for position, variable in enumerate(inputs):
+        ids.setdefault(id(variable), ("i", position))
     return ids
 
 
-class _Pickler(pickle.Pickler):
-    def __init__(self, file, shared):
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._ids = _persistent_ids(shared)
+class _TraceBook:
+    """The creation tracebacks of one entry, in one bytes object until the first is read.
+
+    Pickled once per entry (tags refer to it). Its segment, written as the
+    persistent id of _TRACES, is a list the loader fills with the entry's trace
+    bytes (which follow the function's pickle) once the function is loaded.
+    """
+
+    __slots__ = ("_segment", "_traces")
+
+    def __init__(self, segment):
+        self._segment = segment
+        self._traces = None
+
+    def trace(self, index):
+        if self._traces is None:
+            self._traces = pickle.loads(self._segment[0])
+            self._segment = None
+        return self._traces[index]
+
+
+_TRACES = object()  # stands for the trace segment inside the pickled _TraceBook
+
+
+class _PackedTraceTag(utils.scratchpad):
+    """A loaded variable's tag: ``trace`` holds (the entry's _TraceBook, index) until read.
+
+    Only loaded tags are of this class: a property on every tag would slow down
+    building graphs. Plain pickle and deepcopy write a plain tag with its trace.
+    """
+
+    @property
+    def trace(self):
+        d = self.__dict__
+        try:
+            trace = d["trace"]
+        except KeyError:
+            raise AttributeError("trace") from None
+        if type(trace) is tuple and len(trace) == 2 and type(trace[0]) is _TraceBook:
+            trace = d["trace"] = trace[0].trace(trace[1])
+        return trace
+
+    @trace.setter
+    def trace(self, trace):
+        self.__dict__["trace"] = trace
+
+    @trace.deleter
+    def trace(self):
+        try:
+            del self.__dict__["trace"]
+        except KeyError:
+            raise AttributeError("trace") from None
+
+    def __reduce_ex__(self, protocol):
+        getattr(self, "trace", None)  # unpacks it
+        return object.__new__, _PLAIN_TAG_ARGS, _plain_tag_state(self)
+
+
+def _plain_tag_state(tag):
+    d = tag.__dict__
+    return {k: v for k, v in d.items() if k != thunks.TAG} if thunks.TAG in d else d
+
+
+_TAG_TYPES = (utils.scratchpad, _PackedTraceTag)
+# Tags are made with object.__new__ (copyreg.__newobj__ insists on the tag's own class).
+_PLAIN_TAG_ARGS, _PACKED_TAG_ARGS = (utils.scratchpad,), (_PackedTraceTag,)
+
+
+class _Rules:
+    """How fncache writes a compiled function (mixed into both picklers).
+
+    Shared variables, their containers and the explicit inputs go by position;
+    tags keep their thunk records; with ``keep_traces``, tags' traces go into
+    ``self.traces`` (stored apart) and the tag holds its index.
+    """
+
+    def _setup(self, shared, inputs, keep_traces):
+        self._ids = _persistent_ids(shared, inputs)
         self.module_paths = set()  # the C modules the stored thunks load
+        self.traces = [] if keep_traces else None
+        self._book = _TraceBook(_TRACES)
+        self._ids[id(_TRACES)] = ("t", 0)
 
     def persistent_id(self, obj):
         token = self._ids.get(id(obj))
@@ -211,35 +296,55 @@ class _Pickler(pickle.Pickler):
         return token
 
     def reducer_override(self, obj):
+        if type(obj) in _TAG_TYPES and not _SPECIAL_TAG_ATTRS.isdisjoint(obj.__dict__):
+            return self._reduce_tag(obj)
         if type(obj) is thunks.ThunkRecipe:
             self.module_paths.add(obj.module_path)
         return _reduce(obj)
 
+    def _reduce_tag(self, tag):
+        state = {k: v for k, v in tag.__dict__.items()
+                 if k not in _UNSTORED_TAG_ATTRS and k != "trace"}
+        if self.traces is None or "trace" not in tag.__dict__:
+            return object.__new__, _PLAIN_TAG_ARGS, state
+        state["trace"] = (self._book, len(self.traces))
+        self.traces.append(tag.trace)
+        return object.__new__, _PACKED_TAG_ARGS, state
 
-class _CloudPickler(cloudpickle.CloudPickler):
+
+class _Pickler(_Rules, pickle.Pickler):
+    def __init__(self, file, shared, inputs=(), keep_traces=False):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._setup(shared, inputs, keep_traces)
+
+
+class _CloudPickler(_Rules, cloudpickle.CloudPickler):
     """Same rules as _Pickler, for graphs that hold lambdas or local classes."""
 
-    def __init__(self, file, shared):
+    def __init__(self, file, shared, inputs=(), keep_traces=False):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._ids = _persistent_ids(shared)
-        self.module_paths = set()
-
-    persistent_id = _Pickler.persistent_id
+        self._setup(shared, inputs, keep_traces)
 
     def reducer_override(self, obj):
-        reduced = _Pickler.reducer_override(self, obj)
+        reduced = _Rules.reducer_override(self, obj)
         if reduced is NotImplemented:
-            return super().reducer_override(obj)
+            return cloudpickle.CloudPickler.reducer_override(self, obj)
         return reduced
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, shared):
+    def __init__(self, file, shared, inputs):
         super().__init__(file)
         self._shared = shared
+        self._inputs = inputs
+        self.trace_segment = []  # the _TraceBook's; the loader puts the trace bytes in
 
     def persistent_load(self, token):
         kind, position = token
+        if kind == "i":
+            return self._inputs[position]
+        if kind == "t":
+            return self.trace_segment
         variable = self._shared[position]
         return variable if kind == "v" else variable.container
 
@@ -279,17 +384,19 @@ def _in_deep_stack(func, *args):
     return outcome["value"]
 
 
-def dumps(fn, shared):
-    """(bytes, module paths) of compiled function ``fn``; ``shared`` in canonical key order.
+def dumps(fn, shared, inputs=()):
+    """(bytes, module paths) of compiled function ``fn``.
 
-    The module paths (relative to the compiledir) are the C modules the stored
-    thunks load; see fncache.modules.
+    ``shared`` in canonical key order and ``inputs`` (the explicit input
+    variables, in order) are written as positions. The module paths (relative
+    to the compiledir) are the C modules the stored thunks load; see
+    fncache.modules.
     """
-    return _in_deep_stack(_dumps, fn, shared)
+    return _in_deep_stack(_dumps, fn, shared, inputs)
 
 
-def loads(data, shared):
-    """The function stored by ``dumps``, bound to ``shared`` (same canonical order).
+def loads(data, shared, inputs=()):
+    """The function stored by ``dumps``, bound to ``shared`` and ``inputs`` (same order).
 
     Unlike pickling, unpickling keeps its own stack and needs no deep thread
     (starting one costs milliseconds a hit should not pay).
@@ -297,52 +404,67 @@ def loads(data, shared):
     gc_was_enabled = gc.isenabled()
     gc.disable()  # many objects at once; collections during the load only cost time
     try:
-        return _loads(data, shared)
+        return _loads(data, shared, inputs)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def dumps_types(shared):
-    """The types of ``shared`` as text for an entry header (None if they do not pickle).
+def dumps_types(variables):
+    """The types of ``variables`` as text for an entry header (None if they do not pickle).
 
     ``fncache verify --deep`` rebuilds an entry away from the program that made
     it: it binds the function to stand-ins of these types (see ``standins``).
     """
     buffer = io.BytesIO()
     try:
-        _Pickler(buffer, ()).dump([variable.type for variable in shared])
+        _Pickler(buffer, ()).dump([variable.type for variable in variables])
     except (pickle.PicklingError, TypeError, AttributeError, SerializationError):
         return None
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _types(text):
+    return _Unpickler(io.BytesIO(base64.b64decode(text)), (), ()).load()
+
+
 def standins(text):
     """Shared variables of the types ``dumps_types`` wrote, with empty storage."""
     from theano.compile.sharedvalue import SharedVariable
-    types = _Unpickler(io.BytesIO(base64.b64decode(text)), ()).load()
     return [SharedVariable("standin_%d" % k, type_, value=None, strict=None,
                            container=link.Container(type_, storage=[None]))
-            for k, type_ in enumerate(types)]
+            for k, type_ in enumerate(_types(text))]
 
 
-def _dumps(fn, shared):
+def input_standins(text):
+    """Input variables of the types ``dumps_types`` wrote."""
+    return [type_("standin_input_%d" % k) for k, type_ in enumerate(_types(text))]
+
+
+def _dumps(fn, shared, inputs):
+    """A payload: the function's pickle, then the pickled list of its traces."""
     for pickler_class in (_Pickler, _CloudPickler):
         buffer = io.BytesIO()
         try:
-            pickler = pickler_class(buffer, shared)
+            pickler = pickler_class(buffer, shared, inputs, keep_traces=True)
             pickler.dump(fn)
-            return buffer.getvalue(), pickler.module_paths
+            buffer.write(pickle.dumps(pickler.traces, protocol=pickle.HIGHEST_PROTOCOL))
         except SerializationError:
             raise
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             error = exc
+            continue
+        return buffer.getvalue(), pickler.module_paths
     raise SerializationError("cannot pickle the compiled function: %s" % error)
 
 
-def _loads(data, shared):
+def _loads(data, shared, inputs):
+    stream = io.BytesIO(data)  # shares data's buffer: no copy
+    unpickler = _Unpickler(stream, shared, inputs)
     with thunks.loading():
-        return _Unpickler(io.BytesIO(data), shared).load()
+        fn = unpickler.load()
+    unpickler.trace_segment.append(data[stream.tell():])
+    return fn
 
 
 _PACKED_GRAPH = "_fncache_packed_graph"
@@ -424,6 +546,28 @@ def _lazy_c_sources():
     op.COp._fncache_lazy = True
 
 
+def _plain_tags():
+    """Tags that plain pickle and deepcopy write as Theano made them.
+
+    fncache's thunk record is left out, so what they write loads without fncache
+    and holds no process-local record; a shallow copy (``Apply.clone``) copies
+    the tag as it is, record included.
+    """
+    cls = utils.scratchpad
+    if getattr(cls, "_fncache_plain", False):
+        return
+
+    def __copy__(self):
+        new = cls.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    cls.__getstate__ = _plain_tag_state
+    cls.__copy__ = __copy__
+    cls._fncache_plain = True
+
+
 _lazy_composite_graphs()
 _lazy_c_sources()
+_plain_tags()
 thunks.apply()

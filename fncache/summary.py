@@ -39,11 +39,7 @@ def stats(session_only=False):
             totals = "directory"
         except (OSError, sqlite3.Error) as exc:
             cache.index_failed(exc, "read")
-    tiers = {}
-    for name in TIERS:
-        hits, misses = raw.get(name + ".hits", 0), raw.get(name + ".misses", 0)
-        tiers[name] = {"hits": hits, "misses": misses, "errors": raw.get(name + ".errors", 0),
-                       "hit_rate": hits / (hits + misses) if hits + misses else None}
+    tiers = _tiers(raw)
     tiers["memory"].update(entries=len(cache.memory), bytes=cache.memory.total_bytes)
     if cache.disk is not None:
         try:
@@ -59,11 +55,33 @@ def stats(session_only=False):
         access = "shared" if cache.shared else "read-write"
     else:
         access = "read-only"
+    return _summary(raw, cache.directory, access, since, totals, tiers,
+                    sorted(unloadable.remembered(cache)))
+
+
+def empty(directory):
+    """What ``stats()`` says of a cache directory that does not exist yet (nothing at all)."""
+    tiers = _tiers({})
+    tiers["memory"].update(entries=0, bytes=0)
+    tiers["disk"].update(entries=0, blobs=0, bytes=0)
+    return _summary({}, directory, "not created yet", None, "directory", tiers, [])
+
+
+def _tiers(raw):
+    tiers = {}
+    for name in TIERS:
+        hits, misses = raw.get(name + ".hits", 0), raw.get(name + ".misses", 0)
+        tiers[name] = {"hits": hits, "misses": misses, "errors": raw.get(name + ".errors", 0),
+                       "hit_rate": hits / (hits + misses) if hits + misses else None}
+    return tiers
+
+
+def _summary(raw, directory, access, since, totals, tiers, unloadable_keys):
     rejected = {k.split(".", 1)[1]: v for k, v in raw.items() if k.startswith("rejected.")}
     hits = raw.get("compiled.hits", 0) + raw.get("memo.hits", 0)
     misses = raw.get("compile.count", 0) + raw.get("memo.misses", 0)
     return {
-        "directory": cache.directory,
+        "directory": directory,
         "access": access,
         "since": since,
         "totals": totals,
@@ -83,5 +101,5 @@ def stats(session_only=False):
         "rejected": rejected,
         "uncacheable": {k.split(".", 1)[1]: v for k, v in raw.items()
                         if k.startswith("uncacheable.")},
-        "unloadable": sorted(unloadable.remembered(cache)),  # keys compiled without storing
+        "unloadable": unloadable_keys,  # keys compiled without storing
     }

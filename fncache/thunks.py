@@ -203,7 +203,13 @@ def apply():
         captured, _state.last_linker = _state.last_linker, None
         if captured is not None:
             linker, module = captured
-            setattr(node.tag, TAG, _recipe_from_linker(node, linker, module, rval.thunk))
+            try:
+                recipe = _recipe_from_linker(node, linker, module, rval.thunk)
+            except Exception as exc:  # no record: a load makes this thunk Theano's way
+                _log.info("fncache: no module record for %s (%s: %s)",
+                          node.op, type(exc).__name__, exc)
+            else:
+                setattr(node.tag, TAG, recipe)
         return rval
 
     theano_make_thunk = op.Op.make_thunk

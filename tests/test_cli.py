@@ -427,3 +427,25 @@ def test_a_bundle_signed_with_another_secret_needs_that_secret(filled, tmp_path)
     result, counts, _ = run_python(SQUARE, env=env_b)
     assert counts["optimize"] == 0 and result["stats"]["hits"] == 1
     assert cli_json(other, "verify", env=env_b)["damaged"] == []
+
+
+def test_stats_before_the_first_use_is_an_empty_summary(tmp_path):
+    missing = tmp_path / "nowhere"
+    text = cli(missing, "stats").stdout
+    assert "cache directory     %s" % missing in text
+    assert "total               0 hits, 0 misses, hit rate -, 0.0 ms saved" in text
+    data = cli_json(missing, "stats")
+    assert data["total"]["hits"] == 0 and data["tiers"]["disk"]["entries"] == 0
+    assert not missing.exists()  # looking creates nothing
+
+
+def test_run_profile_of_a_program_that_turns_theanos_profiler_off(cache_dir, tmp_path):
+    """Keras passes profile=False: no Theano profiler, and the report says nothing of one."""
+    script = tmp_path / "script.py"
+    script.write_text("import numpy as np, theano, theano.tensor as T\n"
+                      "x = T.dvector('x')\n"
+                      "f = theano.function([x], (x * 3).sum(), name='triple', profile=False)\n"
+                      "f(np.ones(2))\n")
+    proc = cli(cache_dir, "run", "--profile", str(script))
+    assert "triple" in proc.stderr
+    assert "Theano profiler" not in proc.stderr and "failed" not in proc.stderr, proc.stderr

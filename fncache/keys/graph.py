@@ -904,6 +904,10 @@ class _Keyer(object):
         """Documented fallback for ops without __props__: the instance
         __dict__ (sorted, minus run-time caches), inner graphs recursively."""
         attrs = _inner_graph_attrs(type(op))
+        if attrs is not None:
+            # Read through the op, not its __dict__: a loaded Composite keeps its
+            # scalar graph packed until asked for it (fncache.serialize).
+            getattr(op, attrs[0])
         state = vars(op)
         if attrs is None and isinstance(state.get("inputs"), (list, tuple)) \
                 and isinstance(state.get("outputs"), (list, tuple)) \
