@@ -70,11 +70,9 @@ def _where():
     return "%s:%d" % (frame.f_globals.get("__name__", "?"), frame.f_lineno)
 
 
-def rebuild(cache, header, payload, shared, inputs=()):
+def rebuild(cache, header, payload, shared, inputs):
     """(function, modules written) from an opened entry, bound to ``shared`` and
-    ``inputs`` (the explicit input variables): what a hit does.
-
-    ``fncache verify --deep`` calls it too, in a child process.
+    ``inputs``: what a hit does. ``fncache verify --deep`` calls it too, in a child process.
     """
     written = 0
     if isinstance(header.get("modules"), list):

@@ -96,13 +96,12 @@ def _load(cache, key, secret):
             raise ValueError("its shared variables' types are not recorded (an entry written by "
                              "an earlier fncache): it can only be loaded by its own program")
         shared = serialize.standins(types) if types else []
-        n_inputs = (header.get("graph") or {}).get("inputs", 0)
-        input_types = header.get("input_types")
-        if input_types is None and n_inputs:
+        inputs = header.get("input_types")
+        if inputs is None and (header.get("graph") or {}).get("inputs", 0):
             raise ValueError("its inputs' types are not recorded (an entry written by an "
                              "earlier fncache): it can only be loaded by its own program")
-        inputs = serialize.input_standins(input_types) if input_types else []
-        compiled.rebuild(cache, header, payload, shared, inputs)
+        compiled.rebuild(cache, header, payload, shared,
+                         serialize.input_standins(inputs) if inputs else [])
     elif kind == memo.KIND:
         from fncache.store import arrays, blob_intact
 

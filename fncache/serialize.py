@@ -412,8 +412,7 @@ def loads(data, shared, inputs=()):
 
 
 def dumps_types(variables):
-    """The types of ``variables`` (shared or inputs) as text for an entry header
-    (None if they do not pickle).
+    """The types of ``variables`` as text for an entry header (None if they do not pickle).
 
     ``fncache verify --deep`` rebuilds an entry away from the program that made
     it: it binds the function to stand-ins of these types (see ``standins``).
@@ -426,18 +425,21 @@ def dumps_types(variables):
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _types(text):
+    return _Unpickler(io.BytesIO(base64.b64decode(text)), (), ()).load()
+
+
 def standins(text):
     """Shared variables of the types ``dumps_types`` wrote, with empty storage."""
     from theano.compile.sharedvalue import SharedVariable
-    types = _Unpickler(io.BytesIO(base64.b64decode(text)), ()).load()
     return [SharedVariable("standin_%d" % k, type_, value=None, strict=None,
                            container=link.Container(type_, storage=[None]))
-            for k, type_ in enumerate(types)]
+            for k, type_ in enumerate(_types(text))]
 
 
 def input_standins(text):
-    """Explicit input variables of the types ``dumps_types`` wrote."""
-    return [type_() for type_ in _Unpickler(io.BytesIO(base64.b64decode(text)), ()).load()]
+    """Input variables of the types ``dumps_types`` wrote."""
+    return [type_("standin_input_%d" % k) for k, type_ in enumerate(_types(text))]
 
 
 def _dumps(fn, shared, inputs):

@@ -27,7 +27,8 @@ from theano.gof import cmodule
 
 #: Version of fncache's key and entry format. Bump it when a change makes
 #: entries written by an older fncache unsafe to load.
-FORMAT_VERSION = 3  # 3: entries carry their creation tracebacks after the pickle
+FORMAT_VERSION = 2  # 2: BLAKE3 content digests, rewrites and c_code parts; entries carry their
+#                    creation tracebacks apart (fncache.serialize)
 
 #: theano.config settings that cannot change what a compiled function
 #: computes, with the reason. Everything else registered is keyed.
