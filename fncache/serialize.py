@@ -21,6 +21,7 @@ this module: plain pickle and deepcopy see tags as Theano made them.
 """
 import base64
 import copy
+import copyreg
 import gc
 import io
 import pickle
@@ -333,7 +334,7 @@ class _CloudPickler(_Rules, cloudpickle.CloudPickler):
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, shared, inputs):
+    def __init__(self, file, shared, inputs=()):
         super().__init__(file)
         self._shared = shared
         self._inputs = inputs

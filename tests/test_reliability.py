@@ -290,11 +290,14 @@ result["counts"] = [s["compiled"]["compiles"], s["compiled"]["hits"], s["memo"][
 
 def test_two_format_versions_share_a_directory_each_seeing_only_its_own(tmp_path):
     env = {"FNCACHE_DIR": str(tmp_path / "cache")}
-    runs = [run_python(TWO_VERSIONS, env=env, args=(version,))[0] for version in "1212"]
+    from fncache.keys.env import FORMAT_VERSION
+    older, this = str(FORMAT_VERSION - 1), str(FORMAT_VERSION)
+    runs = [run_python(TWO_VERSIONS, env=env, args=(version,))[0]
+            for version in (older, this, older, this)]
     for run in runs:
         assert run["values"] == [16.0, [0.0, 2.0, 4.0]] and run["warnings"] == []
     assert [r["counts"] for r in runs] == [[1, 0, 0, {}]] * 2 + [[0, 1, 1, {}]] * 2
-    status, report = verify_json(tmp_path / "cache")  # this fncache's format: 1
+    status, report = verify_json(tmp_path / "cache")  # this fncache's format
     assert status == 0 and report["damaged"] == [] and report["other_version"] == 2
 
 

@@ -46,7 +46,7 @@ CI_FILES = (
     _SCAN + "test_foldl_memory_consumption",
     _SCAN + "test_foldr_memory_consumption",
 )
-# The wider set: --wide (about 12 minutes with a warm compiledir).
+# The wider set: --wide (5 to 10 minutes with a warm compiledir).
 WIDE_FILES = (
     "theano/compile/tests",
     "theano/scan_module/tests/test_scan.py",
