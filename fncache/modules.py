@@ -69,11 +69,15 @@ def install(cache, records):
     then builds that node's module as Theano would.
     """
     written = 0
-    records = [r for r in records if isinstance(r, dict) and isinstance(r.get("path"), str)]
+    compiledir = config.compiledir
+    # Usually every file is there: one stat each (resolving each path's links
+    # costs a stat per folder on its way, for hundreds of files per hit).
+    missing = [r for r in records if isinstance(r, dict) and isinstance(r.get("path"), str)
+               and not _present(compiledir, r["path"])]
     # within a module's folder, the module before its key file: Theano's
     # ModuleCache ignores a folder without key.pkl but deletes one without its module
-    for record in sorted(records, key=lambda r: (os.path.dirname(r["path"]),
-                                                  os.path.basename(r["path"]) == KEY_FILE)):
+    for record in sorted(missing, key=lambda r: (os.path.dirname(r["path"]),
+                                                 os.path.basename(r["path"]) == KEY_FILE)):
         path = _inside_compiledir(record["path"])
         digest = record.get("sha256")
         if path is None or not isinstance(digest, str) or os.path.exists(path):
@@ -99,6 +103,13 @@ def _fetch(cache, digest):
         if data is not None and _digest(data) == digest:
             return data
     return None
+
+
+def _present(compiledir, relative):
+    """Whether a listed file exists at a plain path below the compiledir (no "..", not absolute)."""
+    if os.path.isabs(relative) or ".." in relative.split(os.sep):
+        return False  # left to _inside_compiledir, which resolves it
+    return os.path.exists(os.path.join(compiledir, relative))
 
 
 def _inside_compiledir(relative):

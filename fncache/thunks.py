@@ -17,7 +17,7 @@ import os
 import threading
 
 from theano import config
-from theano.gof import cc, op
+from theano.gof import cc, graph, op
 
 _log = logging.getLogger("fncache.thunks")
 
@@ -109,8 +109,16 @@ def _recipe_from_linker(node, linker, module, thunk):
     for k, var in enumerate(fgraph.outputs):
         originals.setdefault(var, node.outputs[k])
 
+    def original(variable):
+        if variable not in originals:
+            # an orphan constant of the clone: a copy without the clone's graph
+            # (the error report reads only its trace)
+            originals[variable] = (variable.clone() if isinstance(variable, graph.Constant)
+                                   else variable)
+        return originals[variable]
+
     def remap(tasks):
-        return [(originals.get(t[0], t[0]),) + tuple(t[1:]) for t in tasks]
+        return [(original(t[0]),) + tuple(t[1:]) for t in tasks]
 
     return ThunkRecipe(_relative_to_compiledir(module.__file__), args,
                        remap(thunk.init_tasks), remap(thunk.tasks))
