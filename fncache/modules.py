@@ -76,13 +76,17 @@ def install(cache, records):
                and not _present(compiledir, r["path"])]
     # within a module's folder, the module before its key file: Theano's
     # ModuleCache ignores a folder without key.pkl but deletes one without its module
+    wanted = []
     for record in sorted(missing, key=lambda r: (os.path.dirname(r["path"]),
                                                  os.path.basename(r["path"]) == KEY_FILE)):
         path = _inside_compiledir(record["path"])
         digest = record.get("sha256")
         if path is None or not isinstance(digest, str) or os.path.exists(path):
             continue
-        data = _fetch(cache, digest)
+        wanted.append((path, digest))
+    found = _fetch_all(cache, {digest for _, digest in wanted}) if wanted else {}
+    for path, digest in wanted:
+        data = found.get(digest)
         if data is None:
             continue
         try:
@@ -94,15 +98,35 @@ def install(cache, records):
     return written
 
 
-def _fetch(cache, digest):
-    for tier in _persistent(cache):
+def _fetch_all(cache, digests):
+    """{digest: bytes} of the files the tiers hold, whole (checked against their digests).
+
+    Each tier is asked once for what the faster ones lacked (Redis in one
+    pipeline), and a file found in a slower tier is written to the faster ones,
+    as a hit's entry is.
+    """
+    found, tiers = {}, _persistent(cache)
+    for depth, tier in enumerate(tiers):
+        wanted = sorted(digests - set(found))
+        if not wanted:
+            break
+        names = [PREFIX + digest for digest in wanted]
         try:
-            data = tier.get(PREFIX + digest)
+            values = (tier.get_many(names) if hasattr(tier, "get_many")
+                      else [tier.get(name) for name in names])
         except Exception:
             continue  # a tier that fails here fails loudly on the entry itself
-        if data is not None and _digest(data) == digest:
-            return data
-    return None
+        for digest, data in zip(wanted, values):
+            if data is not None and _digest(data) == digest:
+                found[digest] = data
+                for faster in tiers[:depth]:
+                    if faster.writable:
+                        try:
+                            faster.put(PREFIX + digest, data)
+                        except Exception as exc:  # the module is written all the same
+                            _log.info("fncache: cannot store module %s in %s (%s)",
+                                      digest, faster.name, exc)
+    return found
 
 
 def _present(compiledir, relative):
