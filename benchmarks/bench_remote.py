@@ -8,9 +8,11 @@ contenders alternate within each repeat:
   compile      theano.function with fncache's compiledir fixes (the fair floor of a compile)
   disk_hit     fncache.function, the entry on local disk
   disk_hit_redis_configured  the same with Redis configured (Redis is not even connected)
-  redis_hit    fncache.function, an empty local directory, the entry in Redis
+  redis_hit    fncache.function, an empty local directory (made by an earlier process that
+               stored nothing), the entry in Redis
   after_redis_hit  the next process on that directory: the Redis hit wrote the entry
                through to the local disk, so this is a disk hit
+  redis_hit_new_directory  the same with no local directory yet: the hit makes its databases
   redis_hit_empty_compiledir  a Redis hit on a machine that has never compiled: empty local
                directory and empty Theano compiledir (the entry's C modules come from Redis,
                in one pipeline)
@@ -68,16 +70,22 @@ def main():
         size = max(len(client.get(k)) for k in client.keys("fncache:e:*")
                    if not k.startswith(b"fncache:e:cmodule:"))  # the entry, not its modules
         samples = {name: [] for name in ("compile", "disk_hit", "disk_hit_redis_configured",
-                                         "redis_hit", "after_redis_hit",
+                                         "redis_hit", "after_redis_hit", "redis_hit_new_directory",
                                          "redis_hit_empty_compiledir")}
+        template = os.path.join(tmp, "empty-template")  # a local directory without entries
+        subprocess.run([sys.executable, "-c", "import fncache; fncache.stats()"], check=True,
+                       env=env("empty-template"))
         for r in range(args.repeats):
             samples["compile"].append(child(args.workload, "fixed", env("plain", redis=False)))
             samples["disk_hit"].append(child(args.workload, "fncache", env("writer", redis=False)))
             samples["disk_hit_redis_configured"].append(
                 child(args.workload, "fncache", env("writer")))
             fresh = "fresh-%d" % r
+            shutil.copytree(template, os.path.join(tmp, fresh))
             samples["redis_hit"].append(child(args.workload, "fncache", env(fresh)))
             samples["after_redis_hit"].append(child(args.workload, "fncache", env(fresh)))
+            shutil.rmtree(os.path.join(tmp, fresh), ignore_errors=True)
+            samples["redis_hit_new_directory"].append(child(args.workload, "fncache", env(fresh)))
             shutil.rmtree(os.path.join(tmp, fresh), ignore_errors=True)
             empty = os.path.join(tmp, "empty-theano-%d" % r)
             samples["redis_hit_empty_compiledir"].append(child(args.workload, "fncache", dict(
