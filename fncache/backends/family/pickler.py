@@ -1,9 +1,15 @@
-"""Compiled Theano function <-> bytes, rebound to the caller's shared variables.
+"""Compiled function <-> bytes, rebound to the caller's shared variables (Theano family).
+
+Written once against a ``Library`` (fncache.backends.family): Theano and PyTensor pickle
+the same FunctionMaker/FunctionGraph/Container design; a library adds its own reductions
+(``lib.reductions``: exact class -> reducer(lib, obj)) and its tag class
+(``lib.PackedTraceTag``, a ``PackedTraceMixin`` over its scratchpad).
 
 What is stored is the optimized, linked ``FunctionMaker`` (graph, linker,
 input and output specs), never the run-time state: thunks and storage are
-rebuilt at load (fast, from the module records of ``fncache.backends.theano.thunks``), profile
-objects start empty, SciPy BLAS handles left in node tags are dropped.
+rebuilt at load (fast, from the module records of ``fncache.backends.family.cthunks``),
+profile objects start empty, process-local objects left in node tags
+(``lib.unstored_tag_attrs``: Theano's SciPy BLAS handles) are dropped.
 
 Shared variables are not stored by value. Each one, and its storage container,
 is written as its position in the graph key's canonical order; the loader
@@ -16,7 +22,7 @@ Creation tracebacks (``tag.trace``, read by error messages and
 ``check_stack_trace``) are kept apart from the graph, all of an entry's in one
 pickled bytes object that is unpacked the first time a loaded tag's trace is
 read (``_PackedTraceTag``).
-fncache's own records in node tags (``fncache.backends.theano.thunks``) are written only by
+fncache's own records in node tags (``fncache.backends.family.cthunks``) are written only by
 this module: plain pickle and deepcopy see tags as Theano made them.
 """
 import base64
@@ -29,19 +35,14 @@ import sys
 import threading
 
 import cloudpickle
-from theano.compile import function_module, profiling
-from theano.gof import fg, link, op, params_type, utils
-from theano.misc import frozendict
-from theano.scalar import basic as scalar_basic
 
-from fncache.backends.theano import thunks
+from fncache.backends.family import cthunks as thunks
 from fncache.errors import SerializationError
 
 
-# node.tag attributes not stored: process-local objects (SciPy BLAS routines).
-_UNSTORED_TAG_ATTRS = frozenset(["local_ger"])
-# Tags that cannot take Theano's default pickling in fncache's own pickler.
-_SPECIAL_TAG_ATTRS = _UNSTORED_TAG_ATTRS | {"trace", thunks.TAG}
+# Tags that cannot take the library's default pickling in fncache's own pickler (with the
+# library's unstored tag attributes).
+_SPECIAL_TAG_ATTRS = frozenset({"trace", thunks.TAG})
 # FunctionGraph features that only graph rewriting uses: a compiled graph is
 # never rewritten again, and their tables (shape graphs of every variable) are
 # bigger than the graph itself.
@@ -89,14 +90,14 @@ def _stored_graph_state(fgraph):
     return state
 
 
-def _restore_graph(state):
-    fgraph = fg.FunctionGraph.__new__(fg.FunctionGraph)
+def _restore_graph(cls, state):
+    fgraph = cls.__new__(cls)
     fgraph.__setstate__(state)
     return fgraph
 
 
-def _restore_maker(state):
-    maker = function_module.FunctionMaker.__new__(function_module.FunctionMaker)
+def _restore_maker(cls, state):
+    maker = cls.__new__(cls)
     maker.__dict__.update(state)
     return maker
 
@@ -121,8 +122,8 @@ def _without_c_sources(cop):
     return (reduced[0], reduced[1], state) + tuple(reduced[3:])
 
 
-def _restore_params(type_, values):
-    return params_type.Params(type_, **values)
+def _restore_params(cls, type_, values):
+    return cls(type_, **values)
 
 
 def _is_guarded_dict(obj):
@@ -170,25 +171,26 @@ def _fresh_profile(cls, message):
     return cls(message=message) if message is not None else cls()
 
 
-def _reduce(obj):
-    """Reductions for Theano objects whose default pickling is wrong or slow."""
-    if isinstance(obj, function_module.Function):
+def _reduce(lib, obj):
+    """Reductions for the library's objects whose default pickling is wrong or slow."""
+    if isinstance(obj, lib.Function):
         return _restore_function, (obj.maker, obj.trust_input, obj.name)
-    if isinstance(obj, function_module.FunctionMaker):
-        return _restore_maker, (_stored_maker_state(obj),)
-    if type(obj) is fg.FunctionGraph:
-        return _restore_graph, (_stored_graph_state(obj),)
-    if type(obj) is scalar_basic.Composite:
-        return _stored_composite(obj)
-    if isinstance(obj, op.COp):
+    if isinstance(obj, lib.FunctionMaker):
+        return _restore_maker, (lib.FunctionMaker, _stored_maker_state(obj))
+    if type(obj) is lib.FunctionGraph:
+        return _restore_graph, (lib.FunctionGraph, _stored_graph_state(obj))
+    reducer = lib.reductions.get(type(obj))
+    if reducer is not None:
+        return reducer(lib, obj)
+    if lib.COp is not None and isinstance(obj, lib.COp):
         return _without_c_sources(obj)
-    if isinstance(obj, params_type.Params):  # immutable dict: default pickling fails
-        return _restore_params, (obj.__params_type__, dict(obj))
+    if lib.Params is not None and isinstance(obj, lib.Params):  # immutable dict
+        return _restore_params, (lib.Params, obj.__params_type__, dict(obj))
     if _is_guarded_dict(obj):
         return _reduce_guarded_dict(obj)
-    if isinstance(obj, frozendict.frozendict):  # its cached hash is salted per process
+    if lib.frozendict is not None and isinstance(obj, lib.frozendict):  # hash salted per process
         return type(obj), (obj._dict,)
-    if isinstance(obj, profiling.ProfileStats):
+    if isinstance(obj, lib.ProfileStats):
         return _fresh_profile, (type(obj), getattr(obj, "message", None))
     return NotImplemented
 
@@ -227,9 +229,10 @@ class _TraceBook:
 _TRACES = object()  # stands for the trace segment inside the pickled _TraceBook
 
 
-class _PackedTraceTag(utils.scratchpad):
+class PackedTraceMixin:
     """A loaded variable's tag: ``trace`` holds (the entry's _TraceBook, index) until read.
 
+    A library's ``PackedTraceTag`` is this mixin over its tag class (``_plain_tag_class``).
     Only loaded tags are of this class: a property on every tag would slow down
     building graphs. Plain pickle and deepcopy write a plain tag with its trace.
     """
@@ -258,17 +261,12 @@ class _PackedTraceTag(utils.scratchpad):
 
     def __reduce_ex__(self, protocol):
         getattr(self, "trace", None)  # unpacks it
-        return object.__new__, _PLAIN_TAG_ARGS, _plain_tag_state(self)
+        return object.__new__, (self._plain_tag_class,), _plain_tag_state(self)
 
 
 def _plain_tag_state(tag):
     d = tag.__dict__
     return {k: v for k, v in d.items() if k != thunks.TAG} if thunks.TAG in d else d
-
-
-_TAG_TYPES = (utils.scratchpad, _PackedTraceTag)
-# Tags are made with object.__new__ (copyreg.__newobj__ insists on the tag's own class).
-_PLAIN_TAG_ARGS, _PACKED_TAG_ARGS = (utils.scratchpad,), (_PackedTraceTag,)
 
 
 class _Rules:
@@ -279,7 +277,12 @@ class _Rules:
     ``self.traces`` (stored apart) and the tag holds its index.
     """
 
-    def _setup(self, shared, inputs, keep_traces):
+    def _setup(self, lib, shared, inputs, keep_traces):
+        self._lib = lib
+        self._tag_types = (lib.Scratchpad, lib.PackedTraceTag)
+        # Tags are made with object.__new__ (copyreg.__newobj__ insists on the tag's own class).
+        self._plain_tag_args, self._packed_tag_args = (lib.Scratchpad,), (lib.PackedTraceTag,)
+        self._special_tag_attrs = _SPECIAL_TAG_ATTRS | lib.unstored_tag_attrs
         self._ids = _persistent_ids(shared, inputs)
         self.module_paths = set()  # the C modules the stored thunks load
         self.traces = [] if keep_traces else None
@@ -288,40 +291,40 @@ class _Rules:
 
     def persistent_id(self, obj):
         token = self._ids.get(id(obj))
-        if token is None and isinstance(obj, link.Container):
+        if token is None and isinstance(obj, self._lib.Container):
             raise SerializationError(
                 "the function holds storage that belongs to no shared variable of its graph")
         return token
 
     def reducer_override(self, obj):
-        if type(obj) in _TAG_TYPES and not _SPECIAL_TAG_ATTRS.isdisjoint(obj.__dict__):
+        if type(obj) in self._tag_types and not self._special_tag_attrs.isdisjoint(obj.__dict__):
             return self._reduce_tag(obj)
         if type(obj) is thunks.ThunkRecipe:
             self.module_paths.add(obj.module_path)
-        return _reduce(obj)
+        return _reduce(self._lib, obj)
 
     def _reduce_tag(self, tag):
-        state = {k: v for k, v in tag.__dict__.items()
-                 if k not in _UNSTORED_TAG_ATTRS and k != "trace"}
+        unstored = self._lib.unstored_tag_attrs
+        state = {k: v for k, v in tag.__dict__.items() if k not in unstored and k != "trace"}
         if self.traces is None or "trace" not in tag.__dict__:
-            return object.__new__, _PLAIN_TAG_ARGS, state
+            return object.__new__, self._plain_tag_args, state
         state["trace"] = (self._book, len(self.traces))
         self.traces.append(tag.trace)
-        return object.__new__, _PACKED_TAG_ARGS, state
+        return object.__new__, self._packed_tag_args, state
 
 
 class _Pickler(_Rules, pickle.Pickler):
-    def __init__(self, file, shared, inputs=(), keep_traces=False):
+    def __init__(self, file, lib, shared, inputs=(), keep_traces=False):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._setup(shared, inputs, keep_traces)
+        self._setup(lib, shared, inputs, keep_traces)
 
 
 class _CloudPickler(_Rules, cloudpickle.CloudPickler):
     """Same rules as _Pickler, for graphs that hold lambdas or local classes."""
 
-    def __init__(self, file, shared, inputs=(), keep_traces=False):
+    def __init__(self, file, lib, shared, inputs=(), keep_traces=False):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._setup(shared, inputs, keep_traces)
+        self._setup(lib, shared, inputs, keep_traces)
 
     def reducer_override(self, obj):
         reduced = _Rules.reducer_override(self, obj)
@@ -382,7 +385,7 @@ def _in_deep_stack(func, *args):
     return outcome["value"]
 
 
-def dumps(fn, shared, inputs=()):
+def dumps(lib, fn, shared, inputs=()):
     """(bytes, module paths) of compiled function ``fn``.
 
     ``shared`` in canonical key order and ``inputs`` (the explicit input
@@ -390,7 +393,14 @@ def dumps(fn, shared, inputs=()):
     to the compiledir) are the C modules the stored thunks load; see
     fncache.compiled.artifacts.
     """
-    return _in_deep_stack(_dumps, fn, shared, inputs)
+    return _in_deep_stack(_dumps, lib, fn, shared, inputs)
+
+
+def pack(lib, value):
+    """``value`` pickled by these rules, with no shared variables (a reduction's inner part)."""
+    buffer = io.BytesIO()
+    _Pickler(buffer, lib, ()).dump(value)
+    return buffer.getvalue()
 
 
 def loads(data, shared, inputs=()):
@@ -408,7 +418,7 @@ def loads(data, shared, inputs=()):
             gc.enable()
 
 
-def dumps_types(variables):
+def dumps_types(lib, variables):
     """The types of ``variables`` as text for an entry header (None if they do not pickle).
 
     ``fncache verify --deep`` rebuilds an entry away from the program that made
@@ -416,7 +426,7 @@ def dumps_types(variables):
     """
     buffer = io.BytesIO()
     try:
-        _Pickler(buffer, ()).dump([variable.type for variable in variables])
+        _Pickler(buffer, lib, ()).dump([variable.type for variable in variables])
     except (pickle.PicklingError, TypeError, AttributeError, SerializationError):
         return None
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -426,11 +436,10 @@ def _types(text):
     return _Unpickler(io.BytesIO(base64.b64decode(text)), (), ()).load()
 
 
-def standins(text):
+def standins(lib, text):
     """Shared variables of the types ``dumps_types`` wrote, with empty storage."""
-    from theano.compile.sharedvalue import SharedVariable
-    return [SharedVariable("standin_%d" % k, type_, value=None, strict=None,
-                           container=link.Container(type_, storage=[None]))
+    return [lib.SharedVariable("standin_%d" % k, type_, value=None, strict=None,
+                               container=lib.Container(type_, storage=[None]))
             for k, type_ in enumerate(_types(text))]
 
 
@@ -439,12 +448,12 @@ def input_standins(text):
     return [type_("standin_input_%d" % k) for k, type_ in enumerate(_types(text))]
 
 
-def _dumps(fn, shared, inputs):
+def _dumps(lib, fn, shared, inputs):
     """A payload: the function's pickle, then the pickled list of its traces."""
     for pickler_class in (_Pickler, _CloudPickler):
         buffer = io.BytesIO()
         try:
-            pickler = pickler_class(buffer, shared, inputs, keep_traces=True)
+            pickler = pickler_class(buffer, lib, shared, inputs, keep_traces=True)
             pickler.dump(fn)
             buffer.write(pickle.dumps(pickler.traces, protocol=pickle.HIGHEST_PROTOCOL))
         except SerializationError:
@@ -465,73 +474,10 @@ def _loads(data, shared, inputs):
     return fn
 
 
-_PACKED_GRAPH = "_fncache_packed_graph"
-
-
-def _stored_composite(composite):
-    """A Composite with its scalar graph packed into one bytes object.
-
-    Hash, equality and C code use only the stored ``_c_code``; the scalar graph
-    (most of the objects in a fused function) is unpacked when something asks.
-    """
-    state = composite.__getstate__()
-    buffer = io.BytesIO()
-    _Pickler(buffer, ()).dump((state.pop("inputs"), state.pop("outputs")))
-    state[_PACKED_GRAPH] = buffer.getvalue()
-    return _restore_composite, (state,)
-
-
-def _restore_composite(state):
-    composite = scalar_basic.Composite.__new__(scalar_basic.Composite)
-    composite.__setstate__(state)
-    return composite
-
-
-def _lazy_composite_graphs():
-    """Let Composite rebuild its inner FunctionGraph only when something needs it.
-
-    Unpickling a Composite (every fused elementwise node) rebuilt and merged its
-    inner graph at once; a C thunk never needs it, and Theano's own key files
-    hold thousands of Composites.
-    """
-    cls = scalar_basic.Composite
-    if getattr(cls, "_fncache_lazy", False):
-        return
-
-    def __getstate__(self):
-        self.inputs  # noqa: B018  (unpacks a graph stored by _stored_composite)
-        state = dict(self.__dict__)
-        for rebuilt_on_demand in ("fgraph", "_impls", "prepare_node_called"):
-            state.pop(rebuilt_on_demand, None)
-        return state
-
-    def __setstate__(self, d):
-        self.__dict__.update(d)
-        self.prepare_node_called = set()
-
-    def __getattr__(self, name):
-        d = self.__dict__
-        if name in ("inputs", "outputs") and _PACKED_GRAPH in d:
-            d["inputs"], d["outputs"] = pickle.loads(d.pop(_PACKED_GRAPH))
-            return d[name]
-        if "inputs" in d or _PACKED_GRAPH in d:
-            if name == "fgraph":
-                self.init_fgraph()
-                return d["fgraph"]
-            if name == "_impls":
-                self.init_py_impls()
-                return d["_impls"]
-        raise AttributeError(name)
-
-    cls.__getstate__ = __getstate__
-    cls.__setstate__ = __setstate__
-    cls.__getattr__ = __getattr__
-    cls._fncache_lazy = True
-
-
-def _lazy_c_sources():
+def lazy_c_sources(lib):
     """Let a COp read its C source files when it needs them (see _without_c_sources)."""
-    if getattr(op.COp, "_fncache_lazy", False):
+    cop = lib.COp
+    if cop is None or getattr(cop, "_fncache_lazy", False):
         return
 
     def __getattr__(self, name):
@@ -540,18 +486,18 @@ def _lazy_c_sources():
             return self.__dict__[name]
         raise AttributeError(name)
 
-    op.COp.__getattr__ = __getattr__
-    op.COp._fncache_lazy = True
+    cop.__getattr__ = __getattr__
+    cop._fncache_lazy = True
 
 
-def _plain_tags():
-    """Tags that plain pickle and deepcopy write as Theano made them.
+def plain_tags(lib):
+    """Tags that plain pickle and deepcopy write as the library made them.
 
     fncache's thunk record is left out, so what they write loads without fncache
     and holds no process-local record; a shallow copy (``Apply.clone``) copies
     the tag as it is, record included.
     """
-    cls = utils.scratchpad
+    cls = lib.Scratchpad
     if getattr(cls, "_fncache_plain", False):
         return
 
@@ -565,7 +511,9 @@ def _plain_tags():
     cls._fncache_plain = True
 
 
-_lazy_composite_graphs()
-_lazy_c_sources()
-_plain_tags()
-thunks.apply()
+def apply(lib):
+    """Install the library patches the pickler relies on (idempotent): lazy C sources,
+    plain tags for plain pickle, and the C thunk records."""
+    lazy_c_sources(lib)
+    plain_tags(lib)
+    thunks.apply(lib)
