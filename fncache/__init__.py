@@ -45,10 +45,12 @@ def __dir__():
 
 
 def _library_imported(root):
-    """Once the program imports a graph library: its backend is imported (its modules are in
-    place before the program compiles, drops privileges or forks) and, while the program
-    builds its graphs, the cache opens in the background."""
+    """Once the program imports a graph library: its backend and the front doors are imported
+    (their modules are in place before the program compiles, drops privileges or forks; a
+    first call pays no import) and, while the program builds its graphs, the cache opens in
+    the background."""
     _backends.get(root)
+    _importlib.import_module("fncache.api")
     if not _settings.disabled:
         _importlib.import_module("fncache.store").open_in_background()
 
