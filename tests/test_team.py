@@ -138,7 +138,7 @@ def test_a_redis_hit_needs_no_redis_client_and_two_round_trips(options, redis_se
     code = "import os\n" + COUNTING_SENDS + MLP + textwrap.dedent('''
         result["redis-py imported"] = "redis" in sys.modules
         result["round trips"] = len(sends)
-        from fncache import counters
+        from fncache.observe import counters
         result["modules written"] = counters.session().get("modules.installed", 0)
     ''')
     env = team_env(tmp_path / "b", redis_server, THEANO_FLAGS=fresh_node,
