@@ -156,6 +156,24 @@ def test_a_redis_hit_needs_no_redis_client_and_two_round_trips(options, redis_se
     assert third["stats"]["tiers"]["disk"]["hits"] == 1 and counts == {"gcc": 0, "optimize": 0}
     assert (third["losses"], third["weights"]) == (first["losses"], first["weights"])
 
+
+def test_with_redis_a_new_local_directory_is_made_while_the_program_builds_its_graphs(
+        redis_server, tmp_path):
+    """A hit from Redis is written to the local directory; making its databases (SQLite's
+    syncs) starts in the background when the program imports Theano, not at the first
+    function. Without Redis a new directory is made at the first use, as before."""
+    code = textwrap.dedent('''
+        import os, threading, theano
+        for thread in threading.enumerate():
+            if thread.name == "fncache-open":
+                thread.join()
+        result["made before the first function"] = os.path.isdir(os.environ["FNCACHE_DIR"])
+    ''')
+    with_redis, _, _ = run_python(code, env=team_env(tmp_path / "a", redis_server))
+    assert with_redis["made before the first function"] is True
+    without, _, _ = run_python(code, env=team_env(tmp_path / "b"))
+    assert without["made before the first function"] is False
+
 def test_tampered_entry_in_redis_and_on_disk_is_rejected_and_replaced(redis_server, tmp_path):
     env = team_env(tmp_path / "a", redis_server, FNCACHE_REDIS_COMPRESS="0")
     first, _, _ = run_python(SMALL, env=env)
