@@ -282,8 +282,8 @@ def show_command(key, as_json):
 @main.command("explain")
 @click.argument("keys", nargs=-1)
 @click.option("--last-miss", is_flag=True,
-              help="Explain the last logged compile miss against the nearest earlier key "
-                   "of the same function (needs FNCACHE_MISS_LOG=1 when it happened).")
+              help="Explain the last logged miss (compile or memo) against the nearest earlier "
+                   "key of the same function (needs FNCACHE_MISS_LOG=1 when it happened).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_errors
 def explain_command(keys, last_miss, as_json):
@@ -337,11 +337,16 @@ def explain_command(keys, last_miss, as_json):
         return
     if miss:
         click.echo("last miss: %s at %s, key %s" % (miss["name"] or "-", miss["where"],
-                                                     miss["key"][:16]))
-        click.echo("previous:  key %s\n" % previous["key"][:16])
+                                                     _short_key(miss["key"])))
+        click.echo("previous:  key %s\n" % _short_key(previous["key"]))
     click.echo(buf.getvalue().rstrip())
     for key, note in notes.items():
         click.echo("%s: %s" % (key[:16], note))
+
+
+def _short_key(key):
+    """16 characters of a key that tell it apart (a memo key's digest, not its prefix)."""
+    return key.rsplit(":", 1)[-1][:16]
 
 
 def _unloadable_notes(cache, keys):
@@ -369,13 +374,33 @@ def _previous_key(cache, logged, miss):
     records = [dict(r, key=k) for k, r in cache.records()
                if k != miss["key"] and r.get("parts")
                and (r.get("name") or "", r.get("where") or "?") == (miss["name"], miss["where"])]
+    if miss.get("kind") == "memo":  # stored results of the same function carry their parts
+        records += [dict(h, key=k) for k, h in _memo_headers(cache, miss["key"])
+                    if k != miss["key"] and h.get("parts")]
     return max(records, key=lambda r: r.get("created") or 0.0) if records else None
+
+
+def _memo_headers(cache, key):
+    """(key, header) of the stored results of the function whose memo key is ``key``."""
+    from fncache.store import envelope
+    prefix = key.rsplit(":", 1)[0] + ":"
+    for k in cache.disk.keys():
+        if k.startswith(prefix):
+            data = cache.disk.get(k)
+            try:
+                yield k, envelope.read_header(data) if data is not None else {}
+            except (FncacheError, ValueError):
+                continue
 
 
 def _parts_of(cache, logged, key):
     for m in reversed(logged):
         if m["key"] == key:
             return m["parts"], m.get("details")
+    if key.startswith("memo:"):
+        for k, header in _memo_headers(cache, key):
+            if k == key:
+                return header.get("parts"), header.get("details")
     from fncache import inventory
     e = inventory.entry(cache, key)
     return e["parts"], None

@@ -18,6 +18,7 @@ Returned arrays are read-only (zero-copy views of the cached bytes), on a hit an
 miss alike, so code that works on the first run also works on the second and nobody can
 change a cached value through a result. ``np.array(result)`` gives a writable copy.
 """
+import collections
 import inspect
 import logging
 import time
@@ -25,13 +26,14 @@ import warnings
 
 import numpy as np
 
-from fncache import counters
+from fncache import counters, misslog
 from fncache.config import settings
 from fncache.errors import EntryRejected, FncacheError, FncacheTypeError
 from fncache.keys import code as codekeys
 from fncache.keys import env as keys_env
+from fncache.keys import explain as explaining
 from fncache.keys.values import UnhashableValue, ValueHasher, content_digest
-from fncache.store import MEMO_BLOB_PREFIX, arrays, current, envelope
+from fncache.store import MEMO_BLOB_PREFIX, arrays, current, envelope, locks
 from fncache.store.tiered import FncacheWarning
 from theano.gof.link import Container
 
@@ -41,6 +43,7 @@ PREFIX = "memo:"
 BLOB_PREFIX = MEMO_BLOB_PREFIX
 MODES = ("pure", "replay", "rows")
 DEFAULT_MIN_SECONDS = 0.001  # storing and hashing a result costs tens of microseconds
+CHURN_WARNING = 2  # misses in a row on equal arguments, one global changing each time: warn
 _MISS = object()
 
 
@@ -159,8 +162,11 @@ def lookup(key):
     return value
 
 
-def store(key, value, seconds, options, name):
-    """Store ``value`` under ``key`` if the options allow; returns what the caller gets."""
+def store(key, value, seconds, options, name, info=None):
+    """Store ``value`` under ``key`` if the options allow; returns what the caller gets.
+
+    ``info`` (where, parts, details of the key) goes in the entry's header, so that a later
+    process can explain a miss against it."""
     cache = current()
     if cache.readonly:
         return value
@@ -179,8 +185,8 @@ def store(key, value, seconds, options, name):
         return value
     for blob_name, data in blobs:  # blobs first: a reader who finds the entry finds them
         cache.store.put(BLOB_PREFIX + blob_name, data)
-    header = {"kind": KIND, "name": name, "layout": layout, "compute_seconds": seconds,
-              "created": time.time(), "expire": options.expire, "size": size}
+    header = dict(info or {}, kind=KIND, name=name, layout=layout, compute_seconds=seconds,
+                  created=time.time(), expire=options.expire, size=size)
     cache.store.put(key, envelope.seal(key, header, payload, settings.secret))
     counters.count("memo.stored")
     local = dict(blobs)
@@ -213,19 +219,76 @@ def clear_prefix(prefix):
     return removed
 
 
+# ---------------------------------------------------------------- keys and their parts
+class MemoKey:
+    """A memo key, and where each named part of it sits in the key's encoding.
+
+    ``spans`` lists (name, start, end, root): "code", "argument 'a'", "global 'SCALE' of f",
+    "shared variable 'W'"..., with the global or closure name ``memoize(ignore=...)`` takes
+    (root) for reads that have one. Part digests and short descriptions of the values are read
+    off the encoding (large values are digests there), so keeping them costs a hit nothing.
+    """
+
+    __slots__ = ("key", "hasher", "spans", "code_parts", "_parts")
+
+    def __init__(self, key, hasher, spans, code_parts=None):
+        self.key, self.hasher, self.spans, self.code_parts = key, hasher, spans, code_parts
+        self._parts = None
+
+    @property
+    def parts(self):
+        """{part name: 16-hex digest}, in key order."""
+        if self._parts is None:
+            self._parts = {name: self.hasher.part_digest(start, end)[:16]
+                           for name, start, end, _ in self.spans}
+        return self._parts
+
+    @property
+    def details(self):
+        """What explain shows: the values' descriptions and the code's pieces."""
+        return {"memo": self.key.rsplit(":", 1)[0],
+                "values": {name: self.hasher.describe(start, end)
+                           for name, start, end, _ in self.spans if name != "code"},
+                "code": dict(self.code_parts or {})}
+
+    def roots(self):
+        return {name: root for name, _, _, root in self.spans}
+
+
+def _is_argument(name):
+    return name == "code" or name.startswith(("argument ", "number of arguments",
+                                              "keyword names", "mode"))
+
+
+def _lock_name(key):
+    """A lock file name for a memo key (keys hold dots and colons; digests do not)."""
+    return "memo-" + content_digest(key.encode("utf-8"), keyed=False)
+
+
 # ---------------------------------------------------------------- memoizers
 class _Memoized:
     """Shared call logic: key, look up, compute what is missing, store."""
 
+    where = "?"
+    _code_parts = None
+
     def __init__(self, options):
         self.options = options
+        self._last = None  # MemoKey of the last call
+        self._last_miss = None  # (MemoKey of the call before, MemoKey) of the last miss
+        self._churn = collections.Counter()  # root -> misses in a row it alone caused
+        self._warned = set()
+        self._fast = False  # the last result was computed faster than min_seconds
 
-    def _hasher(self, args, kwargs):
+    def _hasher(self, args, kwargs, spans=None):
         """A ValueHasher fed with everything but the arguments (subclasses)."""
         raise NotImplementedError
 
     def _normalize(self, args, kwargs):
         return args, kwargs
+
+    def _argument_names(self, count):
+        return ["argument %d" % i for i in range(count)]
 
     def __call__(self, *args, **kwargs):
         if settings.disabled:
@@ -233,18 +296,86 @@ class _Memoized:
         args, kwargs = self._normalize(args, kwargs)
         if self.options.mode == "rows":
             return self._call_rows(args, kwargs)
-        hasher = self._hasher(args, kwargs)
-        _hash_arguments(hasher, args, kwargs)
-        key = self.prefix + hasher.hexdigest()
-        value = lookup(key)
+        spans = []
+        hasher = self._hasher(args, kwargs, spans)
+        _hash_arguments(hasher, args, kwargs, self._argument_names(len(args)), spans)
+        key = MemoKey(self.prefix + hasher.hexdigest(), hasher, spans, self._code_parts)
+        value = lookup(key.key)
         if value is not _MISS:
             counters.count("memo.hits")
+            self._seen(key, True)
             return self._from_entry(value)
+        return self._from_entry(self._fill(key, args, kwargs))
+
+    def _fill(self, key, args, kwargs):
+        """Compute and store a missed result; one process at a time per key (single flight:
+        the others wait for its entry, at most ``wait_timeout``, then compute themselves)."""
+        cache = current()
+        if cache.readonly or self._fast:  # nothing will be stored: nothing to wait for
+            return self._compute_and_store(key, args, kwargs)
+        with locks.key_lock(cache.directory, _lock_name(key.key), settings.wait_timeout) as held:
+            if held:  # another process may have stored it while we waited
+                value = lookup(key.key)
+                if value is not _MISS:
+                    counters.count("memo.hits")
+                    counters.count("memo.waited")
+                    self._seen(key, True)
+                    return value
+            return self._compute_and_store(key, args, kwargs)
+
+    def _compute_and_store(self, key, args, kwargs):
         counters.count("memo.misses")
+        self._seen(key, False)
         started = time.perf_counter()
         entry = self._compute_entry(args, kwargs)
         seconds = time.perf_counter() - started
-        return self._from_entry(store(key, entry, seconds, self.options, self.name))
+        self._fast = seconds < self.options.min_seconds
+        return store(key.key, entry, seconds, self.options, self.name,
+                     {"where": self.where, "parts": key.parts, "details": key.details})
+
+    def _seen(self, key, hit):
+        """Remember the call for explain; on a miss, log it and warn about a churning global."""
+        previous, self._last = self._last, key
+        if hit:
+            self._churn.clear()
+            return
+        self._last_miss = (previous, key)
+        try:
+            explaining.register(key.key, key.parts, key.details)
+            if settings.miss_log:
+                cache = current()
+                misslog.record(cache, key, {"kind": KIND, "name": self.name,
+                                            "where": self.where})
+        except Exception as exc:  # explaining is a bonus; the call goes on
+            _log.info("fncache: cannot log the memo miss of %s: %s", self.name, exc)
+        if previous is None or previous.key.rsplit(":", 1)[0] != key.key.rsplit(":", 1)[0]:
+            return
+        old, new = previous.parts, key.parts
+        changed = [name for name in new if old.get(name) != new[name]]
+        if any(_is_argument(name) for name in changed) or set(old) != set(new):
+            self._churn.clear()
+            return
+        roots = key.roots()
+        churning = {roots[name] for name in changed if roots.get(name)}
+        for root in list(self._churn):
+            if root not in churning:
+                del self._churn[root]
+        for root in sorted(churning):
+            self._churn[root] += 1
+            if self._churn[root] >= CHURN_WARNING and root not in self._warned:
+                self._warned.add(root)
+                label = next(name for name in changed if roots.get(name) == root)
+                warnings.warn(
+                    "fncache: %s missed %d times in a row on equal arguments because %s "
+                    "changed each time (its value is part of the memo key, so no result is "
+                    "reused). If it cannot change the result, leave it out: "
+                    "memoize(ignore=(%r,)); fncache.explain(fn) says what changed"
+                    % (self.name, self._churn[root] + 1, label, root),
+                    FncacheWarning, stacklevel=5)
+
+    def explain_last_miss(self):
+        """(MemoKey before, MemoKey) of the last miss; the first is None for a first call."""
+        return self._last_miss
 
     # pure mode: an entry is the result; replay overrides these two
     def _compute_entry(self, args, kwargs):
@@ -319,21 +450,32 @@ class _Memoized:
         return "<memoized %s (%s)>" % (self.name, self.options.mode)
 
 
-def _hash_arguments(hasher, args, kwargs):
+def _hash_arguments(hasher, args, kwargs, names=None, spans=None):
     """Feed the call's arguments one by one, so an error names the argument.
 
     Keywords go in the order given: ``_normalize`` has put them in the order the function
     sees them (a ``**kwargs`` dict keeps the call's order, and code may read it in order).
+    ``spans`` (a list) gets each argument's (name, start, end, None), ``names`` naming them.
     """
+    start = hasher.tell()
     hasher.update(len(args))
-    for where, value in [("argument %d" % i, a) for i, a in enumerate(args)] + \
-            [("argument %r" % name, v) for name, v in kwargs.items()]:
+    if spans is not None:
+        spans.append(("number of arguments", start, hasher.tell(), None))
+    for i, (where, value) in enumerate([("argument %d" % i, a) for i, a in enumerate(args)] +
+                                       [("argument %r" % name, v) for name, v in kwargs.items()]):
         try:
+            start = hasher.tell()
             hasher.update(value)
         except UnhashableValue as exc:
             exc.path[:1] = [where]
             raise
+        if spans is not None:
+            spans.append((names[i] if names and i < len(args) else where, start, hasher.tell(),
+                          None))
+    start = hasher.tell()
     hasher.update(list(kwargs))
+    if spans is not None and kwargs:
+        spans.append(("keyword names", start, hasher.tell(), None))
 
 
 def _as_outputs(result):
@@ -363,6 +505,11 @@ class MemoizedTheanoFunction(_Memoized):
         # After every call Theano puts these defaults back (a value set through f.value
         # serves one call); a hit must do the same.
         self.refeed = [(i, value) for i, (_, refeed, value) in enumerate(fn.defaults) if refeed]
+        from fncache.compiled import _where
+        self.where = _where()
+        explicit = [spec for spec in fn.maker.inputs if not spec.implicit]
+        self._input_names = ["argument %r" % (spec.name or getattr(spec.variable, "name", None)
+                                               or i) for i, spec in enumerate(explicit)]
 
     def __call__(self, *args, **kwargs):
         try:
@@ -377,12 +524,27 @@ class MemoizedTheanoFunction(_Memoized):
                 value = value.storage[0]
             self.fn[i] = value
 
-    def _hasher(self, args, kwargs):
+    def _argument_names(self, count):
+        names = self._input_names[:count]
+        return names + ["argument %d" % i for i in range(len(names), count)]
+
+    def _hasher(self, args, kwargs, spans=None):
         hasher = ValueHasher(allow_pickle=self.options.allow_pickle)
+        start = hasher.tell()
         hasher.update(self.options.mode)
-        hasher.update(self.shared)  # shared variables by type and value
+        hasher.update(len(self.shared))
+        if spans is not None:
+            spans.append(("mode", start, hasher.tell(), None))
+        for i, var in enumerate(self.shared):  # shared variables by type and value
+            start = hasher.tell()
+            hasher.update(var)
+            if spans is not None:
+                spans.append(("shared variable %r" % (var.name or i), start, hasher.tell(), None))
         storage = self.fn.input_storage
+        start = hasher.tell()
         hasher.update([storage[i].storage[0] for i in self.defaulted if i >= len(args)])
+        if spans is not None and self.defaulted:
+            spans.append(("values of the inputs' defaults", start, hasher.tell(), None))
         return hasher
 
     def _normalize(self, args, kwargs):
@@ -430,19 +592,33 @@ class MemoizedFunction(_Memoized):
         super().__init__(options)
         self.func = func
         self.name = "%s.%s" % (func.__module__, func.__qualname__)
+        self.where = "%s:%d" % (func.__module__, func.__code__.co_firstlineno)
         self.prefix = "%spy:%s:" % (PREFIX, self.name)
         self.signature = inspect.signature(func)
+        params = list(self.signature.parameters.values())
+        self._positional = [p.name for p in params if p.kind in (
+            inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        self._star = next((p.name for p in params
+                           if p.kind == inspect.Parameter.VAR_POSITIONAL), "args")
         kinds = [p.kind for p in self.signature.parameters.values()]
         # calls with exactly these positional arguments are already in canonical form
         self._plain_arity = len(kinds) if all(k == inspect.Parameter.POSITIONAL_OR_KEYWORD
                                               for k in kinds) else -1
         codekeys.fingerprint(func, options.ignore)  # walk now: errors show at decoration
 
-    def _hasher(self, args, kwargs):
+    def _argument_names(self, count):
+        names = ["argument %r" % n for n in self._positional[:count]]
+        return names + ["argument '*%s[%d]'" % (self._star, i)
+                        for i in range(count - len(names))]
+
+    def _hasher(self, args, kwargs, spans=None):
         fp = codekeys.fingerprint(self.func, self.options.ignore)
+        self._code_parts = fp.static_parts
         hasher = ValueHasher(allow_pickle=self.options.allow_pickle)
         hasher.update((keys_env.FORMAT_VERSION, self.options.mode, fp.static))  # a new format, new keys
-        fp.hash_reads(hasher)
+        if spans is not None:
+            spans.append(("code", 0, hasher.tell(), None))
+        fp.hash_reads(hasher, spans)
         return hasher
 
     def _normalize(self, args, kwargs):

@@ -774,6 +774,20 @@ class ValueHasher:
     def intdigest(self):
         return int.from_bytes(self.digest(), "big")
 
+    def tell(self):
+        """Where the next update's encoding starts (see ``part_digest``)."""
+        return len(self._enc.buf)
+
+    def part_digest(self, start, end):
+        """Hex digest of the encoding between two ``tell()`` marks: one named part of a key.
+
+        Large data sits in the encoding as its own digest, so this hashes a few bytes."""
+        return _new_hasher(bytes(self._enc.buf[start:end])).hexdigest()
+
+    def describe(self, start, end):
+        """A short, safe description of the value encoded between two marks (for explain)."""
+        return describe_encoding(bytes(self._enc.buf[start:end]))
+
     def copy(self):
         other = ValueHasher.__new__(ValueHasher)
         other.allow_pickle = self.allow_pickle
@@ -782,3 +796,48 @@ class ValueHasher:
         enc.buf = bytearray(self._enc.buf)
         other._enc = enc
         return other
+
+
+_SCALARS = {b"i": struct.Struct("<q"), b"f": struct.Struct("<d")}
+
+
+def describe_encoding(data):
+    """What one encoded value is, in a few words: ``2.5``, ``'abc'``, ``float64 array of
+    shape (5, 4)``, ``list of 3 items``. Read back from its encoding (never from the object,
+    so describing runs no user code); anything else is named by its tag."""
+    if not data:
+        return "nothing"
+    tag = data[:1]
+    try:
+        if tag == b"N":
+            return "None"
+        if tag == b"?":
+            return "True" if data[1:2] == b"\x01" else "False"
+        if tag in _SCALARS:
+            return repr(_SCALARS[tag].unpack_from(data, 1)[0])
+        if tag == b"s":
+            (n,) = struct.unpack_from("<Q", data, 1)
+            if n <= 40 and len(data) == 9 + n:
+                return repr(data[9:].decode("utf-8", "replace"))
+            return "a str of %d bytes" % n
+        if tag in (b"y", b"Y"):
+            return "%d bytes" % struct.unpack_from("<Q", data, 1)[0]
+        if tag in (b"(", b"[", b"{", b"S", b"z"):
+            (n,) = struct.unpack_from("<Q", data, 1)
+            kind = {b"(": "tuple", b"[": "list", b"{": "dict", b"S": "set", b"z": "frozenset"}
+            return "%s of %d items" % (kind[tag], n)
+        if tag == b"A":
+            (ndim,) = struct.unpack_from("<Q", data, 1)
+            shape = struct.unpack_from("<%dQ" % ndim, data, 9)
+            at = 9 + 8 * ndim
+            (n,) = struct.unpack_from("<Q", data, at + 1)
+            dtype = data[at + 9:at + 9 + n].decode("ascii", "replace")
+            return "%s array of shape %s" % (np.dtype(dtype).name if dtype.isprintable() else
+                                              dtype, tuple(shape))
+        if tag == b"V":
+            return "a Theano shared variable"
+    except (struct.error, TypeError, ValueError):
+        pass
+    names = {b"g": "numpy scalar", b"R": "RandomState", b"G": "Generator", b"H": "hashed object",
+             b"P": "pickled object", b"n": "namedtuple", b"E": "enum member"}
+    return "a " + names.get(tag, "value")
