@@ -22,7 +22,7 @@ import warnings
 
 from fncache import counters
 from fncache.keys.values import content_digest
-from fncache.store import locks, shared
+from fncache.store import locks, peek, shared
 from fncache.store.disk import DiskStore, ReadOnlyCache, open_cache
 from fncache.store.memory import MemoryStore
 from fncache.store.tiered import FncacheWarning, TieredStore
@@ -57,11 +57,17 @@ SECRET_HINT = ("set a team secret: export FNCACHE_SECRET=... in every process, o
                "file only you can read (chmod 600 FILE) and export FNCACHE_SECRET_FILE=FILE")
 
 
+_deferred = []  # warnings of the background open, given at the program's first real use
+_BACKGROUND = "fncache-open"
+
+
 def _tell_once(what, where, message, warn):
     if (what, where) in _told:
         return
     _told.add((what, where))
-    if warn:
+    if warn and threading.current_thread().name == _BACKGROUND:
+        _deferred.append(message)  # nobody would see it here: current() gives it
+    elif warn:
         warnings.warn(message, FncacheWarning, stacklevel=4)
     else:
         _log.info(message)
@@ -222,6 +228,11 @@ class Cache:
                     self._flush_touches()
             except (OSError, sqlite3.Error) as exc:
                 self.index_failed(exc)
+        if self._index_writable:
+            try:  # what store.peek read without this tier: its place in the LRU order
+                self.disk.used(peek.accessed(self.directory))
+            except (OSError, sqlite3.Error) as exc:
+                self.index_failed(exc)
 
     def databases(self):
         """(name, database) of the SQLite files this cache uses: entries, index."""
@@ -252,7 +263,24 @@ def current():
                 _current.close()
             _current = Cache(settings)
             _current.settings_snapshot = snapshot
-        return _current
+        cache = _current
+    while _deferred and threading.current_thread().name != _BACKGROUND:
+        try:
+            message = _deferred.pop(0)
+        except IndexError:  # another thread gave it
+            break
+        warnings.warn(message, FncacheWarning, stacklevel=3)
+    return cache
+
+
+def opened():
+    """The Cache for the current settings if it is open already, else None; never waits
+    (``current()`` may be opening it in the background)."""
+    from fncache.config import settings
+    cache = _current
+    if cache is not None and getattr(cache, "settings_snapshot", None) == _snapshot(settings):
+        return cache
+    return None
 
 
 def _parse_record(text):
@@ -280,7 +308,7 @@ def open_in_background():
             current()
         except Exception:
             pass
-    threading.Thread(target=target, name="fncache-open", daemon=True).start()
+    threading.Thread(target=target, name=_BACKGROUND, daemon=True).start()
 
 
 def _forget_after_fork():
