@@ -538,16 +538,17 @@ def warm_command(targets, target_file, jobs, as_json):
 @click.option("--name", "name", default=None, help="Only entries whose name matches this glob.")
 @click.option("--older-than", callback=_duration, help="Only entries created longer ago, e.g. 1d.")
 @click.option("--newer-than", callback=_duration, help="Only entries created within, e.g. 7d.")
+@click.option("--memo", is_flag=True, help="Also memoized results, with their arrays.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_errors
-def export_command(file, name, older_than, newer_than, as_json):
+def export_command(file, name, older_than, newer_than, memo, as_json):
     """Write entries to FILE (.tar, .tar.gz or .zip) with a manifest."""
     from fncache import bundle
     cache = _cache()
     bar = _progress(None, "exporting", unit="B", unit_scale=True)
     with bar:
         manifest = bundle.export_bundle(cache, file, name=name, older_than=older_than,
-                                        newer_than=newer_than, progress=bar.update)
+                                        newer_than=newer_than, progress=bar.update, memo=memo)
     size = sum(e["size"] for e in manifest["entries"])
     if as_json:
         _echo_json({"file": file, "entries": len(manifest["entries"]), "bytes": size})
@@ -585,7 +586,7 @@ def import_command(file, secret_file, trust, as_json):
         _echo_json(result)
     else:
         for r in result["rejected"]:
-            click.echo("rejected %s: %s" % ((r["key"] or "?")[:16], r["message"]), err=True)
+            click.echo("rejected %s: %s" % (_short_key(r["key"] or "?"), r["message"]), err=True)
         click.echo("imported %d entries, %d already present, %d rejected"
                    % (result["imported"], result["skipped_present"], len(result["rejected"])))
         reasons = {r["reason"] for r in result["rejected"]}

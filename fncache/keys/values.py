@@ -799,6 +799,32 @@ class ValueHasher:
 
 
 _SCALARS = {b"i": struct.Struct("<q"), b"f": struct.Struct("<d")}
+_FIXED = {b"N": 1, b"?": 2, b"i": 9, b"f": 9, b"c": 17, b".": 1}
+
+
+def _skip(data, at):
+    """Where the encoding that starts at ``at`` ends, for the plain tags; None otherwise."""
+    if at is None or at >= len(data):
+        return None
+    tag = data[at:at + 1]
+    if tag in _FIXED:
+        return at + _FIXED[tag]
+    if tag in (b"s", b"y", b"Y", b"I"):
+        (n,) = struct.unpack_from("<Q", data, at + 1)
+        return at + 9 + (32 if n >= _DIRECT_BYTES and tag != b"I" else n)
+    if tag == b"t":  # a plain dtype: D, length, its str, "."
+        (n,) = struct.unpack_from("<Q", data, at + 2)
+        end = at + 10 + n
+        return end + 1 if data[end:end + 1] == b"." else None
+    if tag in (b"(", b"[", b"{"):
+        (n,) = struct.unpack_from("<Q", data, at + 1)
+        at += 9
+        for _ in range(2 * n if tag == b"{" else n):
+            at = _skip(data, at)
+            if at is None:
+                return None
+        return at
+    return None
 
 
 def describe_encoding(data):
@@ -834,8 +860,9 @@ def describe_encoding(data):
             dtype = data[at + 9:at + 9 + n].decode("ascii", "replace")
             return "%s array of shape %s" % (np.dtype(dtype).name if dtype.isprintable() else
                                               dtype, tuple(shape))
-        if tag == b"V":
-            return "a Theano shared variable"
+        if tag == b"V":  # type name, type attributes, then the value
+            at = _skip(data, _skip(data, 1))
+            return describe_encoding(data[at:]) if at is not None else "a Theano shared variable"
     except (struct.error, TypeError, ValueError):
         pass
     names = {b"g": "numpy scalar", b"R": "RandomState", b"G": "Generator", b"H": "hashed object",

@@ -328,8 +328,11 @@ def _snapshot(settings):
 
 @atexit.register
 def _close_at_exit():
-    if _current is not None:
-        try:
+    from fncache.config import settings
+    try:
+        if _current is None and peek.pending(settings.directory):
+            current()  # hits read without opening the cache: count them, mark them used
+        if _current is not None:
             _current.close()
-        except Exception:
-            pass  # statistics are best effort at exit
+    except Exception:
+        pass  # statistics are best effort at exit

@@ -127,6 +127,12 @@ def reader(settings):
     return found
 
 
+def pending(directory):
+    """Whether keys were read through a Reader of ``directory`` and not yet taken."""
+    with _lock:
+        return bool(_accessed.get(directory))
+
+
 def accessed(directory):
     """The keys read through a Reader of ``directory`` since the last call (and forget them)."""
     with _lock:
