@@ -120,6 +120,9 @@ def _read_blob(name, size, proven, reproven):
     entry can record it).
     """
     key = BLOB_PREFIX + name
+    mapped = _mapped.get(name)
+    if mapped is not None:
+        return mapped
     cache = opened()
     if cache is not None:
         data = cache.memory.get(key)
@@ -142,8 +145,7 @@ def _read_blob(name, size, proven, reproven):
                     if reader.private:
                         reproven[name] = _identity(st)
                 counters.count("memo.mapped")
-                if cache is not None:
-                    cache.memory.put(key, mapped)  # the proven mapping serves later hits
+                _remember_mapped(name, mapped)  # the proven mapping serves later hits
                 return mapped
     cache = current()
     try:
@@ -155,7 +157,7 @@ def _read_blob(name, size, proven, reproven):
                 raise arrays.BlobDamaged("blob %s does not match its digest" % name)
             counters.count("memo.blob_by_digest")
             counters.count("memo.mapped")
-            cache.memory.put(key, mapped)  # the checked mapping serves later hits (no copy)
+            _remember_mapped(name, mapped)  # the checked mapping serves later hits (no copy)
             return mapped
     except (OSError, ValueError):
         pass  # evicted meanwhile, or shorter than recorded: try the other tiers
@@ -194,9 +196,59 @@ def _prepare_reader():
         pass
 
 
+# Entries and blob mappings this process has read and checked: later hits use them as they
+# are (the bytes cannot change in this process), also before the cache is open.
+_checked = collections.OrderedDict()  # key -> (entry bytes, (header, payload))
+_CHECKED_ENTRIES, _CHECKED_BYTES = 1024, 64 << 20
+_checked_bytes = [0]
+_mapped = collections.OrderedDict()  # blob name -> proven read-only mapping
+_checked_where = [None]  # the cache they were read from: (directory, Redis URL, secret)
+_MAPPED_BLOBS = 256
+
+
+def _remember_checked(key, data, entry):
+    _forget_checked(key)
+    if len(data) > _CHECKED_BYTES // 4:
+        return
+    _checked[key] = (data, entry)
+    _checked_bytes[0] += len(data)
+    while len(_checked) > _CHECKED_ENTRIES or _checked_bytes[0] > _CHECKED_BYTES:
+        _, (old, _) = _checked.popitem(last=False)
+        _checked_bytes[0] -= len(old)
+
+
+def _forget_checked(key):
+    known = _checked.pop(key, None)
+    if known is not None:
+        _checked_bytes[0] -= len(known[0])
+
+
+def forget_reads():
+    """Forget the entries and mappings this process has read (the next hit reads the tiers
+    again, as a fresh process would): for benchmarks and tests."""
+    _checked.clear()
+    _checked_bytes[0] = 0
+    _mapped.clear()
+
+
+def _remember_mapped(name, mapped):
+    _mapped[name] = mapped
+    while len(_mapped) > _MAPPED_BLOBS:
+        _mapped.popitem(last=False)
+
+
 def _entry(key, validate):
     """(header, payload) of ``key``'s valid entry, or None: the memory tier of the open cache,
     then the disk read without opening the cache (store.peek), then every tier."""
+    where = (settings.directory, settings.redis_url, settings.secret)
+    if where != _checked_where[0]:  # another cache: what was read from the last one is not here
+        forget_reads()
+        _checked_where[0] = where
+    known = _checked.get(key)
+    if known is not None:  # read and checked in this process already
+        _checked.move_to_end(key)
+        counters.count("memory.hits")
+        return known[1]
     cache = opened()
     if cache is not None:
         data = cache.memory.get(key)
@@ -204,6 +256,7 @@ def _entry(key, validate):
             try:
                 entry = validate(data)
                 counters.count("memory.hits")
+                _remember_checked(key, data, entry)
                 return entry
             except EntryRejected:
                 pass  # the tiers' own path counts, warns and removes it
@@ -219,6 +272,7 @@ def _entry(key, validate):
             counters.count("disk.hits")
             if cache is not None:
                 cache.memory.put(key, data)
+            _remember_checked(key, data, entry)
             return entry
     entry, _ = current().store.get(key, validate)
     return entry
@@ -234,6 +288,7 @@ def lookup(key):
     expire = header.get("expire")
     if expire is not None and time.time() > header.get("created", 0) + expire:
         counters.count("memo.expired")
+        _forget_checked(key)
         current().store.delete(key)
         return _MISS
     proven, reproven = header.get("blob_files") or {}, {}
@@ -242,8 +297,10 @@ def lookup(key):
                               lambda n, s: _read_blob(n, s, proven, reproven))
     except arrays.BlobMissing:
         counters.count("memo.blob_missing")
+        _forget_checked(key)
         return _MISS
     except Exception as exc:  # damaged blob or unreadable pickle: a miss, never a crash
+        _forget_checked(key)
         counters.count("rejected.corrupt")
         warnings.warn("fncache: ignoring a bad memo entry (%s: %s); it will be recomputed"
                       % (type(exc).__name__, exc), FncacheWarning, stacklevel=3)
@@ -329,6 +386,8 @@ def clear_prefix(prefix):
                 keys.update(k for k in tier.keys() if isinstance(k, str) and k.startswith(prefix))
             except Exception as exc:  # a tier that cannot list is skipped, like everywhere
                 _log.info("fncache: cannot list the %s tier: %s", tier.name, exc)
+    for key in [k for k in _checked if k.startswith(prefix)]:
+        _forget_checked(key)
     for key in sorted(keys):
         for tier in cache.store.tiers:
             try:
@@ -582,25 +641,33 @@ def _hash_arguments(hasher, args, kwargs, names=None, spans=None):
     sees them (a ``**kwargs`` dict keeps the call's order, and code may read it in order).
     ``spans`` (a list) gets each argument's (name, start, end, None), ``names`` naming them.
     """
-    start = hasher.tell()
+    tell = hasher.tell
+    start = tell()
     hasher.update(len(args))
     if spans is not None:
-        spans.append(("number of arguments", start, hasher.tell(), None))
-    for i, (where, value) in enumerate([("argument %d" % i, a) for i, a in enumerate(args)] +
-                                       [("argument %r" % name, v) for name, v in kwargs.items()]):
+        spans.append(("number of arguments", start, tell(), None))
+    for i, value in enumerate(args):
+        start = tell()
         try:
-            start = hasher.tell()
             hasher.update(value)
         except UnhashableValue as exc:
-            exc.path[:1] = [where]
+            exc.path[:1] = ["argument %d" % i]
             raise
         if spans is not None:
-            spans.append((names[i] if names and i < len(args) else where, start, hasher.tell(),
-                          None))
-    start = hasher.tell()
+            spans.append((names[i] if names else "argument %d" % i, start, tell(), None))
+    for name, value in kwargs.items():
+        start = tell()
+        try:
+            hasher.update(value)
+        except UnhashableValue as exc:
+            exc.path[:1] = ["argument %r" % name]
+            raise
+        if spans is not None:
+            spans.append(("argument %r" % name, start, tell(), None))
+    start = tell()
     hasher.update(list(kwargs))
     if spans is not None and kwargs:
-        spans.append(("keyword names", start, hasher.tell(), None))
+        spans.append(("keyword names", start, tell(), None))
 
 
 def _as_outputs(result):
@@ -725,6 +792,7 @@ class MemoizedFunction(_Memoized):
             inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
         self._star = next((p.name for p in params
                            if p.kind == inspect.Parameter.VAR_POSITIONAL), "args")
+        self._names = {}  # argument count -> the arguments' names
         kinds = [p.kind for p in self.signature.parameters.values()]
         # calls with exactly these positional arguments are already in canonical form
         self._plain_arity = len(kinds) if all(k == inspect.Parameter.POSITIONAL_OR_KEYWORD
@@ -733,9 +801,12 @@ class MemoizedFunction(_Memoized):
         _prepare_reader()
 
     def _argument_names(self, count):
-        names = ["argument %r" % n for n in self._positional[:count]]
-        return names + ["argument '*%s[%d]'" % (self._star, i)
-                        for i in range(count - len(names))]
+        names = self._names.get(count)
+        if names is None:
+            names = ["argument %r" % n for n in self._positional[:count]]
+            names += ["argument '*%s[%d]'" % (self._star, i) for i in range(count - len(names))]
+            self._names[count] = names
+        return names
 
     def _hasher(self, args, kwargs, spans=None):
         fp = codekeys.fingerprint(self.func, self.options.ignore)
