@@ -75,8 +75,14 @@ for _ in range(repeat):
     make(n, 1)
     again.append(time.perf_counter() - t)
 check = float(np.asarray(value)[-1])
+base = value
+while isinstance(base, np.ndarray) and not isinstance(base, np.memmap):
+    base = base.base
+kind = type(value).__name__ + (" on a memory map" if isinstance(base, np.memmap)
+                               and not isinstance(value, np.memmap) else "")
+kind += "" if value.flags.writeable else ", read-only"
 print(json.dumps({"first_s": first, "again_s": again, "define_s": defined, "check": check,
-                  "type": type(value).__name__}))
+                  "type": kind}))
 '''
 
 

@@ -12,7 +12,14 @@ rather than risking a wrong hit.
 
 Entries live in the same tiers as compiled functions (``store.current()``): a signed
 envelope of kind ``memo`` holding the result packed by ``store.arrays`` (large arrays as
-raw blobs, memory-mapped on a disk hit).
+raw blobs, memory-mapped on a disk hit). A hit reads the disk tier through ``store.peek``
+without waiting for the cache to open; an entry's signature is checked once per process and
+a blob is proven to be the one its entry names (by the file identity the entry records, in a
+directory only this user can write; by its digest elsewhere) before it is used.
+
+A key remembers where each named part (the code, an argument, a global...) sits in its
+encoding (``MemoKey``), so a miss can say what changed (``fncache.explain(fn)``, the miss log)
+at no cost to a hit. Misses on one key compute once across processes (``store.locks``).
 
 Returned arrays are read-only (zero-copy views of the cached bytes), on a hit and on a
 miss alike, so code that works on the first run also works on the second and nobody can
@@ -22,6 +29,7 @@ import collections
 import inspect
 import logging
 import mmap  # noqa: F401  (np.memmap imports it at its first use: a disk hit should not)
+import threading
 import time
 import warnings
 
@@ -206,35 +214,42 @@ _checked_where = [None]  # the cache they were read from: (directory, Redis URL,
 _MAPPED_BLOBS = 256
 
 
+_reads_lock = threading.Lock()
+
+
 def _remember_checked(key, data, entry):
     _forget_checked(key)
     if len(data) > _CHECKED_BYTES // 4:
         return
-    _checked[key] = (data, entry)
-    _checked_bytes[0] += len(data)
-    while len(_checked) > _CHECKED_ENTRIES or _checked_bytes[0] > _CHECKED_BYTES:
-        _, (old, _) = _checked.popitem(last=False)
-        _checked_bytes[0] -= len(old)
+    with _reads_lock:
+        _checked[key] = (data, entry)
+        _checked_bytes[0] += len(data)
+        while len(_checked) > _CHECKED_ENTRIES or _checked_bytes[0] > _CHECKED_BYTES:
+            _, (old, _) = _checked.popitem(last=False)
+            _checked_bytes[0] -= len(old)
 
 
 def _forget_checked(key):
-    known = _checked.pop(key, None)
-    if known is not None:
-        _checked_bytes[0] -= len(known[0])
+    with _reads_lock:
+        known = _checked.pop(key, None)
+        if known is not None:
+            _checked_bytes[0] -= len(known[0])
 
 
 def forget_reads():
     """Forget the entries and mappings this process has read (the next hit reads the tiers
     again, as a fresh process would): for benchmarks and tests."""
-    _checked.clear()
-    _checked_bytes[0] = 0
-    _mapped.clear()
+    with _reads_lock:
+        _checked.clear()
+        _checked_bytes[0] = 0
+        _mapped.clear()
 
 
 def _remember_mapped(name, mapped):
-    _mapped[name] = mapped
-    while len(_mapped) > _MAPPED_BLOBS:
-        _mapped.popitem(last=False)
+    with _reads_lock:
+        _mapped[name] = mapped
+        while len(_mapped) > _MAPPED_BLOBS:
+            _mapped.popitem(last=False)
 
 
 def _entry(key, validate):
@@ -246,7 +261,6 @@ def _entry(key, validate):
         _checked_where[0] = where
     known = _checked.get(key)
     if known is not None:  # read and checked in this process already
-        _checked.move_to_end(key)
         counters.count("memory.hits")
         return known[1]
     cache = opened()
@@ -386,7 +400,9 @@ def clear_prefix(prefix):
                 keys.update(k for k in tier.keys() if isinstance(k, str) and k.startswith(prefix))
             except Exception as exc:  # a tier that cannot list is skipped, like everywhere
                 _log.info("fncache: cannot list the %s tier: %s", tier.name, exc)
-    for key in [k for k in _checked if k.startswith(prefix)]:
+    with _reads_lock:
+        mine = [k for k in _checked if k.startswith(prefix)]
+    for key in mine:
         _forget_checked(key)
     for key in sorted(keys):
         for tier in cache.store.tiers:
@@ -525,7 +541,7 @@ class _Memoized:
             return
         self._last_miss = (previous, key)
         try:
-            explaining.register(key.key, key.parts, key.details)
+            explaining.register_memo(key.key, key.parts, lambda: key.details)
             if settings.miss_log:
                 cache = current()
                 misslog.record(cache, key, {"kind": KIND, "name": self.name,

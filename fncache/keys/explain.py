@@ -32,6 +32,8 @@ _PART_ORDER = ("environment", "mode", "rewrites", "options", "inputs", "shared",
                "outputs", "constants", "graph", "c_code")
 
 _registry = collections.OrderedDict()  # key -> (parts, details or builder, weight)
+_memo_registry = collections.OrderedDict()  # memo key -> (parts, details or builder): apart,
+# so that a program's many memo misses never push its graph keys out
 _nodes = 0
 _lock = threading.Lock()
 
@@ -70,6 +72,15 @@ def register(sig_or_key, parts=None, details=None):
             _nodes -= dropped
 
 
+def register_memo(key, parts, details):
+    """Remember a memo key's parts (``details`` may be a builder, called when asked)."""
+    with _lock:
+        _memo_registry.pop(key, None)
+        _memo_registry[key] = (parts, details)
+        while len(_memo_registry) > MAX_ENTRIES:
+            _memo_registry.popitem(last=False)
+
+
 def _weight(details):
     """Number of graph nodes held by an entry's details (or its builder)."""
     if details is None:
@@ -81,6 +92,12 @@ def _weight(details):
 
 def lookup(key):
     """(parts, details) of a registered key; UnknownKey if not known."""
+    with _lock:
+        entry = _registry.get(key)
+        memo = _memo_registry.get(key) if entry is None else None
+    if memo is not None:
+        parts, details = memo
+        return parts, details() if callable(details) else details
     with _lock:
         entry = _registry.get(key)
         if entry is None:
