@@ -163,8 +163,9 @@ def memo_first_section(first):
              "*repeated hit* is the median of the calls after it in that process (50 for 1 kB, 5 "
              "for the large output); *import + define* is from before `import` to after the "
              "decorator (fncache's includes importing Theano). Medians of %d fresh processes "
-             "(min-max); the 2 cores were shared with other work, so compare within a row."
-             % first["repeats"], "", head, "|---" * (len(names) + 2) + "|"]
+             "(min-max), run %s; the 2 cores were shared with other work, so compare within a "
+             "row." % (first["repeats"], first["machine"]["date"]), "", head,
+             "|---" * (len(names) + 2) + "|"]
     for row in first["results"]:
         for what, label in (("first_call", "first call"), ("repeated_hit", "repeated hit"),
                             ("import_and_define", "import + define")):

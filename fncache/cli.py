@@ -232,7 +232,8 @@ def ls_command(sort, name, as_json):
         click.echo("no entries")
         return
     now = time.time()
-    rows = [[e["key"][:12], e["name"] or "-", e["where"], e["kind"], _human_bytes(e["size"]),
+    rows = [[_short_key(e["key"])[:12], e["name"] or "-", e["where"], e["kind"],
+             _human_bytes(e["size"]),
              e["hits"], _human_seconds(e["saves_seconds"]), _ago(e["created"], now),
              _ago(e["last_used"], now)] for e in listed]
     click.echo(_table(["key", "name", "where", "kind", "size", "hits", "saves", "created",

@@ -194,7 +194,7 @@ def _prepare_reader():
         if not _prepared:
             _prepared.append(True)
             hasher = ValueHasher()
-            hasher.update((0, np.zeros(1)))
+            hasher.update((0, "pure", 1.0, np.zeros(1)))
             key = PREFIX + hasher.hexdigest()
             layout, payload, _ = arrays.pack(np.zeros(1))
             header, payload = _validator(key)(envelope.seal(key, {"kind": KIND}, payload,

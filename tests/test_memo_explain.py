@@ -118,6 +118,10 @@ def test_explain_last_miss_names_the_global_across_processes(cache_dir, tmp_path
                          text=True, timeout=300, check=True).stdout
     assert "last miss: __main__.scaled at __main__:5" in out
     assert out.strip().endswith("global 'SCALE' of scaled: 2.0 vs 3.0")
+    digest = out.split("previous:  key ")[1].split()[0]  # listings name memo keys by digest
+    shown = subprocess.run(cli + ["show", digest], env=env, capture_output=True, text=True,
+                           timeout=300, check=True).stdout
+    assert "global 'SCALE' of scaled" in shown and "argument 'offset'" in shown
 
 
 def test_a_global_that_changes_on_every_call_warns_once_naming_it(cache_dir):

@@ -47,7 +47,7 @@ class Reader:
 
     def connect(self):
         """Open the connection now (a decorator does, so a first call need not)."""
-        self._connection().execute("SELECT 1 FROM Cache LIMIT 0").fetchall()
+        self._connection().execute(_QUERY, ("",)).fetchall()  # the statement compiled
 
     def _row(self, key):
         try:
