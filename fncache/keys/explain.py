@@ -8,6 +8,11 @@ may be GraphSignatures, keys this process computed (or registered), or
 or functions fncache compiled (``fncache.function``, a ``@cached_function`` that
 has compiled one signature).
 
+Memo keys (``memo:...``) are explained too: the function, its code (which function it
+reaches changed), an argument by name, a global or closure variable, a shared variable's
+value; ``explain(fn)`` takes a memoized function and explains its last miss. They have a
+registry of their own, so many memo misses never push graph keys out.
+
 The registry is a bounded in-process LRU: key -> (parts, details). Details
 are JSON-serialisable, so the cache can persist them with an entry and
 ``register`` them again in another process.
