@@ -28,32 +28,35 @@ change a cached value through a result. ``np.array(result)`` gives a writable co
 import collections
 import inspect
 import logging
-import mmap  # noqa: F401  (np.memmap imports it at its first use: a disk hit should not)
-import threading
 import time
 import warnings
 
 import numpy as np
 
-from fncache import counters, misslog
+from fncache import callsite
 from fncache.config import settings
-from fncache.errors import EntryRejected, FncacheError, FncacheTypeError
+from fncache.errors import FncacheError, FncacheTypeError, FncacheWarning
+from fncache import format as entry_format
 from fncache.keys import code as codekeys
-from fncache.keys import env as keys_env
 from fncache.keys import explain as explaining
-from fncache.keys.values import UnhashableValue, ValueHasher, content_digest
-from fncache.store import MEMO_BLOB_PREFIX, arrays, current, envelope, locks, opened, peek
-from fncache.store.tiered import FncacheWarning
-from theano.gof.link import Container
+from fncache.keys.describe import describe_encoding
+from fncache.keys.digest import content_digest
+from fncache.keys.values import UnhashableValue, ValueHasher
+from fncache.names import MEMO, MEMO_BLOB_PREFIX
+from fncache.observe import counters, misslog
+from fncache.memoread import forget_reads, lookup  # noqa: F401  (forget_reads: benchmarks)
+from fncache.memoread import _prepare_reader, _written_identities
+from fncache.store import arrays, current, envelope, locks
+from fncache import memoread
 
 _log = logging.getLogger("fncache")
-KIND = "memo"
-PREFIX = "memo:"
+KIND = memoread.KIND
+PREFIX = MEMO
 BLOB_PREFIX = MEMO_BLOB_PREFIX
 MODES = ("pure", "replay", "rows")
 DEFAULT_MIN_SECONDS = 0.001  # storing and hashing a result costs tens of microseconds
 CHURN_WARNING = 2  # misses in a row on equal arguments, one global changing each time: warn
-_MISS = object()
+_MISS = memoread.MISS
 
 
 class MemoizeError(FncacheError, ValueError):
@@ -104,242 +107,6 @@ class Options:
 
 
 # ------------------------------------------------------------------ entries
-def _validator(key):
-    def validate(data):
-        header, payload = envelope.open_envelope(key, data, settings.secret)
-        if header.get("kind") != KIND:
-            raise EntryRejected("corrupt", "entry is a %s entry, not a memo" % header.get("kind"))
-        return header, payload
-    return validate
-
-
-def _identity(st):
-    """A file's identity: device, inode, size and modification time (ns)."""
-    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
-
-
-def _read_blob(name, size, proven, reproven):
-    """A blob's bytes: the memory tier's, a read-only map of the disk file, or another tier's.
-
-    A mapped file is proven to be the blob the signed entry names before it is used: in a
-    directory nobody else can write, by its identity matching the one the entry recorded
-    (``proven``: name -> identity) when it was written or last checked; otherwise by its
-    BLAKE3 digest, which reads every byte (``reproven`` gets the identity then, so the
-    entry can record it).
-    """
-    key = BLOB_PREFIX + name
-    mapped = _mapped.get(name)
-    if mapped is not None:
-        return mapped
-    cache = opened()
-    if cache is not None:
-        data = cache.memory.get(key)
-        if data is not None:
-            return data
-    reader = peek.reader(settings)
-    found = reader.open(key) if reader is not None else None
-    if found is not None:
-        f, st = found
-        with f:
-            if st.st_size == size:
-                mapped = np.memmap(f, dtype=np.uint8, mode="r", shape=(size,))
-                if reader.private and proven.get(name) == _identity(st):
-                    counters.count("memo.blob_by_identity")
-                else:
-                    if content_digest(mapped) != name:
-                        current().store.delete(key)
-                        raise arrays.BlobDamaged("blob %s does not match its digest" % name)
-                    counters.count("memo.blob_by_digest")
-                    if reader.private:
-                        reproven[name] = _identity(st)
-                counters.count("memo.mapped")
-                _remember_mapped(name, mapped)  # the proven mapping serves later hits
-                return mapped
-    cache = current()
-    try:
-        path = cache.disk.path(key) if cache.disk in cache.store.tiers else None
-        if path is not None:
-            mapped = np.memmap(path, dtype=np.uint8, mode="r", shape=(size,))
-            if content_digest(mapped) != name:
-                cache.store.delete(key)
-                raise arrays.BlobDamaged("blob %s does not match its digest" % name)
-            counters.count("memo.blob_by_digest")
-            counters.count("memo.mapped")
-            _remember_mapped(name, mapped)  # the checked mapping serves later hits (no copy)
-            return mapped
-    except (OSError, ValueError):
-        pass  # evicted meanwhile, or shorter than recorded: try the other tiers
-
-    def check(data):
-        if len(data) != size or content_digest(data) != name:
-            raise EntryRejected("corrupt", "blob %s does not match its digest" % name)
-        return data
-    data, _ = cache.store.get(key, check)
-    if data is None:
-        raise arrays.BlobMissing(name)
-    return data
-
-
-_prepared = []
-
-
-def _prepare_reader():
-    """Ready the hit path now, as a decorator runs, rather than at the first call: open the
-    disk tier's read connection, and pay once the first-use costs of what a hit runs
-    (BLAKE3, HMAC, JSON and unpickling an array: some 250 us in all)."""
-    try:
-        reader = peek.reader(settings)
-        if reader is not None:
-            reader.connect()
-        if not _prepared:
-            _prepared.append(True)
-            hasher = ValueHasher()
-            hasher.update((0, "pure", 1.0, np.zeros(1)))
-            key = PREFIX + hasher.hexdigest()
-            layout, payload, _ = arrays.pack(np.zeros(1))
-            header, payload = _validator(key)(envelope.seal(key, {"kind": KIND}, payload,
-                                                              settings.secret))
-            arrays.unpack(layout, payload, None)
-    except Exception:  # the first call will see it again, and fall back
-        pass
-
-
-# Entries and blob mappings this process has read and checked: later hits use them as they
-# are (the bytes cannot change in this process), also before the cache is open.
-_checked = collections.OrderedDict()  # key -> (entry bytes, (header, payload))
-_CHECKED_ENTRIES, _CHECKED_BYTES = 1024, 64 << 20
-_checked_bytes = [0]
-_mapped = collections.OrderedDict()  # blob name -> proven read-only mapping
-_checked_where = [None]  # the cache they were read from: (directory, Redis URL, secret)
-_MAPPED_BLOBS = 256
-
-
-_reads_lock = threading.Lock()
-
-
-def _remember_checked(key, data, entry):
-    _forget_checked(key)
-    if len(data) > _CHECKED_BYTES // 4:
-        return
-    with _reads_lock:
-        _checked[key] = (data, entry)
-        _checked_bytes[0] += len(data)
-        while len(_checked) > _CHECKED_ENTRIES or _checked_bytes[0] > _CHECKED_BYTES:
-            _, (old, _) = _checked.popitem(last=False)
-            _checked_bytes[0] -= len(old)
-
-
-def _forget_checked(key):
-    with _reads_lock:
-        known = _checked.pop(key, None)
-        if known is not None:
-            _checked_bytes[0] -= len(known[0])
-
-
-def forget_reads():
-    """Forget the entries and mappings this process has read (the next hit reads the tiers
-    again, as a fresh process would): for benchmarks and tests."""
-    with _reads_lock:
-        _checked.clear()
-        _checked_bytes[0] = 0
-        _mapped.clear()
-
-
-def _remember_mapped(name, mapped):
-    with _reads_lock:
-        _mapped[name] = mapped
-        while len(_mapped) > _MAPPED_BLOBS:
-            _mapped.popitem(last=False)
-
-
-def _entry(key, validate):
-    """(header, payload) of ``key``'s valid entry, or None: the memory tier of the open cache,
-    then the disk read without opening the cache (store.peek), then every tier."""
-    where = (settings.directory, settings.redis_url, settings.secret)
-    if where != _checked_where[0]:  # another cache: what was read from the last one is not here
-        forget_reads()
-        _checked_where[0] = where
-    known = _checked.get(key)
-    if known is not None:  # read and checked in this process already
-        counters.count("memory.hits")
-        return known[1]
-    cache = opened()
-    if cache is not None:
-        data = cache.memory.get(key)
-        if data is not None:
-            try:
-                entry = validate(data)
-                counters.count("memory.hits")
-                _remember_checked(key, data, entry)
-                return entry
-            except EntryRejected:
-                pass  # the tiers' own path counts, warns and removes it
-    reader = peek.reader(settings)
-    data = reader.get(key) if reader is not None else None
-    if data is not None:
-        try:
-            entry = validate(data)
-        except EntryRejected:
-            entry = None
-        if entry is not None:
-            counters.count("memory.misses")
-            counters.count("disk.hits")
-            if cache is not None:
-                cache.memory.put(key, data)
-            _remember_checked(key, data, entry)
-            return entry
-    entry, _ = current().store.get(key, validate)
-    return entry
-
-
-def lookup(key):
-    """The stored result of ``key`` (arrays read-only), or _MISS."""
-    started = time.perf_counter()
-    entry = _entry(key, _validator(key))
-    if entry is None:
-        return _MISS
-    header, payload = entry
-    expire = header.get("expire")
-    if expire is not None and time.time() > header.get("created", 0) + expire:
-        counters.count("memo.expired")
-        _forget_checked(key)
-        current().store.delete(key)
-        return _MISS
-    proven, reproven = header.get("blob_files") or {}, {}
-    try:
-        value = arrays.unpack(header["layout"], payload,
-                              lambda n, s: _read_blob(n, s, proven, reproven))
-    except arrays.BlobMissing:
-        counters.count("memo.blob_missing")
-        _forget_checked(key)
-        return _MISS
-    except Exception as exc:  # damaged blob or unreadable pickle: a miss, never a crash
-        _forget_checked(key)
-        counters.count("rejected.corrupt")
-        warnings.warn("fncache: ignoring a bad memo entry (%s: %s); it will be recomputed"
-                      % (type(exc).__name__, exc), FncacheWarning, stacklevel=3)
-        current().store.delete(key)
-        return _MISS
-    if reproven:
-        _record_identities(key, header, payload, reproven)
-    counters.seconds("saved.memo", max(0.0, header.get("compute_seconds", 0.0)
-                                       - (time.perf_counter() - started)))
-    return value
-
-
-def _record_identities(key, header, payload, identities):
-    """Seal the entry again with the identities of blob files just proven by their digest,
-    so the next process maps them without reading them (best effort)."""
-    cache = current()
-    if cache.disk is None or not cache.disk.writable:
-        return
-    header = dict(header, blob_files=dict(header.get("blob_files") or {}, **identities))
-    try:
-        cache.store.put(key, envelope.seal(key, header, payload, settings.secret))
-    except Exception as exc:
-        _log.info("fncache: cannot record the blob files of %s: %s", key, exc)
-
-
 def store(key, value, seconds, options, name, info=None):
     """Store ``value`` under ``key`` if the options allow; returns what the caller gets.
 
@@ -373,22 +140,6 @@ def store(key, value, seconds, options, name, info=None):
     return arrays.unpack(layout, payload, lambda n, s: local[n])
 
 
-def _written_identities(cache, names):
-    """{blob name: file identity} of the blob files just written, in a directory nobody else
-    can write (elsewhere the digest is always checked, and nothing is recorded)."""
-    reader = peek.reader(settings)
-    if reader is None or not reader.private or cache.disk is None or not cache.disk.writable:
-        return {}
-    identities = {}
-    for name in names:
-        found = reader.open(BLOB_PREFIX + name)
-        if found is not None:
-            f, st = found
-            f.close()
-            identities[name] = _identity(st)
-    return identities
-
-
 def clear_prefix(prefix):
     """Delete every entry whose key starts with ``prefix`` (and the blobs they name)."""
     cache = current()
@@ -400,10 +151,7 @@ def clear_prefix(prefix):
                 keys.update(k for k in tier.keys() if isinstance(k, str) and k.startswith(prefix))
             except Exception as exc:  # a tier that cannot list is skipped, like everywhere
                 _log.info("fncache: cannot list the %s tier: %s", tier.name, exc)
-    with _reads_lock:
-        mine = [k for k in _checked if k.startswith(prefix)]
-    for key in mine:
-        _forget_checked(key)
+    memoread.forget_prefix(prefix)
     for key in sorted(keys):
         for tier in cache.store.tiers:
             try:
@@ -447,7 +195,7 @@ class MemoKey:
     def details(self):
         """What explain shows: the values' descriptions and the code's pieces."""
         return {"memo": self.key.rsplit(":", 1)[0],
-                "values": {name: self.hasher.describe(start, end)
+                "values": {name: describe_encoding(self.hasher.encoded(start, end))
                            for name, start, end, _ in self.spans if name != "code"},
                 "code": dict(self.code_parts or {})}
 
@@ -694,8 +442,8 @@ def _as_outputs(result):
     return "single", [result]
 
 
-class MemoizedTheanoFunction(_Memoized):
-    """A compiled Theano function with memoized results; its attributes pass through."""
+class MemoizedCompiledFunction(_Memoized):
+    """A compiled function (of any backend) with memoized results; its attributes pass through."""
 
     def __init__(self, fn, options):
         super().__init__(options)
@@ -713,8 +461,7 @@ class MemoizedTheanoFunction(_Memoized):
         # After every call Theano puts these defaults back (a value set through f.value
         # serves one call); a hit must do the same.
         self.refeed = [(i, value) for i, (_, refeed, value) in enumerate(fn.defaults) if refeed]
-        from fncache.compiled import _where
-        self.where = _where()
+        self.where = callsite.where()
         explicit = [spec for spec in fn.maker.inputs if not spec.implicit]
         self._input_names = ["argument %r" % (spec.name or getattr(spec.variable, "name", None)
                                                or i) for i, spec in enumerate(explicit)]
@@ -728,9 +475,7 @@ class MemoizedTheanoFunction(_Memoized):
     def _restore_defaults(self):
         """What Theano's call does at its end (a miss has done it already; it is idempotent)."""
         for i, value in self.refeed:
-            if isinstance(value, Container):
-                value = value.storage[0]
-            self.fn[i] = value
+            self.fn[i] = self.fn.fncache_backend.container_value(value)
 
     def _argument_names(self, count):
         names = self._input_names[:count]
@@ -828,7 +573,7 @@ class MemoizedFunction(_Memoized):
         fp = codekeys.fingerprint(self.func, self.options.ignore)
         self._code_parts = fp.static_parts
         hasher = ValueHasher(allow_pickle=self.options.allow_pickle)
-        hasher.update((keys_env.FORMAT_VERSION, self.options.mode, fp.static))  # a new format, new keys
+        hasher.update((entry_format.FORMAT_VERSION, self.options.mode, fp.static))  # a new format, new keys
         if spans is not None:
             spans.append(("code", 0, hasher.tell(), None))
         fp.hash_reads(hasher, spans)
@@ -852,8 +597,7 @@ def _label(fn):
     """The function's name, or where the user made it (Theano names unnamed ones after us)."""
     if fn.name and "fncache" not in fn.name:
         return fn.name
-    from fncache.compiled import _where
-    return "the function made at %s" % _where()
+    return "the function made at %s" % callsite.where()
 
 
 def _impure_reason(fn):
@@ -865,7 +609,7 @@ def _impure_reason(fn):
         names, ", ..." if len(updated) > 5 else "")
 
 
-def memoize_theano(fn, options):
+def memoize_compiled(fn, options):
     """Memoize a function from ``fncache.function``; impure ones come back unwrapped."""
     if settings.disabled:
         return fn
@@ -886,7 +630,7 @@ def memoize_theano(fn, options):
         warnings.warn("fncache: %s is not memoized: an explicit input has an update"
                       % _label(fn), FncacheWarning, stacklevel=3)
         return fn
-    return MemoizedTheanoFunction(fn, options)
+    return MemoizedCompiledFunction(fn, options)
 
 
 def memoize(func=None, *, mode="pure", axis=0, batched=(0,), max_bytes=None,
@@ -910,16 +654,19 @@ def memoize(func=None, *, mode="pure", axis=0, batched=(0,), max_bytes=None,
 
 
 def _wrap(func, options):
-    from fncache.api import CachedFunction
-    if isinstance(func, CachedFunction):
-        func.memo_options = options
-        return func
+    if hasattr(type(func), "fncache_memoize"):  # a @cached_function
+        return func.fncache_memoize(options)
     if hasattr(func, "maker") and hasattr(func, "fncache_key"):
-        return memoize_theano(func, options)
+        return memoize_compiled(func, options)
     if inspect.isfunction(func):
         return MemoizedFunction(func, options)
     raise MemoizeError("memoize takes a Python function or a function from fncache.function, "
                        "not %s" % type(func).__name__)
+
+
+def is_memoized(fn):
+    """True for what memoize() returns (a function whose results are stored)."""
+    return isinstance(fn, _Memoized)
 
 
 def clear(fn):
@@ -927,12 +674,10 @@ def clear(fn):
 
     Entries that exist only in a team tier that cannot list its keys are left to expire.
     """
-    from fncache.api import CachedFunction
     if isinstance(fn, _Memoized):
         return fn.clear()
-    if isinstance(fn, CachedFunction):
-        return sum(f.clear() for f in list(fn.specializations.values())
-                   if isinstance(f, _Memoized))
+    if hasattr(type(fn), "fncache_clear"):  # a @cached_function
+        return fn.fncache_clear()
     if inspect.isfunction(fn):  # the undecorated function: its name is the prefix
         return clear_prefix("%spy:%s.%s:" % (PREFIX, fn.__module__, fn.__qualname__))
     raise MemoizeError("clear() takes a memoized function, not %s" % type(fn).__name__)

@@ -134,7 +134,7 @@ def test_existing_program_runs_unchanged_under_fncache_run(cache_dir, tmp_path):
                            capture_output=True, text=True, env=env) for _ in range(2)]
     for proc in runs:
         assert proc.returncode == 0, proc.stderr
-    plain = subprocess.run([sys.executable, "-c", "import fncache.compat\n" + EXISTING_PROGRAM],
+    plain = subprocess.run([sys.executable, "-c", "import fncache\n" + EXISTING_PROGRAM],
                            capture_output=True, text=True, env=env)
     values = [p.stdout.splitlines()[0] for p in runs + [plain]]
     assert values[0] == values[1] == values[2]
@@ -199,8 +199,10 @@ result["compiles"] = fncache.stats(session_only=True)["compiled"]["compiles"]
 def test_entry_from_another_format_version_is_a_miss(cache_dir):
     code = '''
 import theano.tensor as T
-import fncache.store.envelope as envelope
-envelope.FORMAT_VERSION = %d
+import fncache.format
+from fncache.backends.theano import env
+env.environment_part()  # the key keeps this version's environment: only the envelope differs
+fncache.format.FORMAT_VERSION = %d
 x = T.dvector("x")
 f = fncache.function([x], x.sum() * 3)
 result["value"] = float(f([1.0]))

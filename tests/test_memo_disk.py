@@ -36,7 +36,8 @@ base = value
 while isinstance(base, np.ndarray) and not isinstance(base, np.memmap):
     base = base.base
 result["mapped"] = isinstance(base, np.memmap) and not value.flags.writeable
-result["counts"] = {k: v for k, v in fncache.counters.session().items() if k.startswith("memo.")}
+from fncache.observe import counters as _counters
+result["counts"] = {k: v for k, v in _counters.session().items() if k.startswith("memo.")}
 '''
 
 

@@ -9,12 +9,10 @@ one in a child process.
 """
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from helpers import run_python
+from helpers import run_cli, run_python
 
 OPS = '''
 import os
@@ -68,7 +66,7 @@ import warnings
 import numpy as np
 import theano.tensor as T
 from doubler_ops import Doubler
-from fncache import counters
+from fncache.observe import counters
 x = T.dvector("x")
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
@@ -88,10 +86,7 @@ def ops_env(cache_dir, tmp_path):
 
 
 def cli(env, *args, check=0):
-    proc = subprocess.run([sys.executable, "-m", "fncache", *args], capture_output=True, text=True,
-                          env=dict(os.environ, **env), timeout=600)
-    assert proc.returncode == check, proc.stdout + proc.stderr
-    return proc
+    return run_cli(*args, env=env, check=check)
 
 
 def unexpected(session):
@@ -174,10 +169,11 @@ def test_verify_deep_loads_each_entry_in_a_child_process(ops_env):
     # The CLI's own process never loads an entry: here it would fail if it tried.
     code = '''
 import io, contextlib, json
-from fncache import cli, serialize
+from fncache import cli
+from fncache.backends.family import pickler
 def refuse(*args):
     raise AssertionError("loaded in the CLI's process")
-serialize.loads = refuse
+pickler.loads = refuse
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     try:

@@ -1,6 +1,6 @@
 """Why two graph keys differ, in words a user can act on.
 
-``explain(a, b)`` compares two keys part by part (see graph.PART_NAMES) and,
+``explain(a, b)`` compares two keys part by part (see fncache.keys.parts.PART_NAMES) and,
 inside a differing part, finds the first difference: the setting, the input,
 the shared variable, or the first graph node that differs. ``a`` and ``b``
 may be GraphSignatures, keys this process computed (or registered), or
@@ -22,7 +22,9 @@ import re
 import sys
 import threading
 
+from fncache import backends
 from fncache.errors import FncacheTypeError, UnknownKeyError
+from fncache.keys.parts import PART_NAMES
 
 #: How many keys the in-process registry remembers...
 MAX_ENTRIES = 128
@@ -33,8 +35,7 @@ MAX_LINES_PER_PART = 8
 
 _SEE_GRAPH = " (see graph)"
 
-_PART_ORDER = ("environment", "mode", "rewrites", "options", "inputs", "shared",
-               "outputs", "constants", "graph", "c_code")
+_PART_ORDER = PART_NAMES
 
 _registry = collections.OrderedDict()  # key -> (parts, details or builder, weight)
 _memo_registry = collections.OrderedDict()  # memo key -> (parts, details or builder): apart,
@@ -209,11 +210,13 @@ def _resolve(x):
     if isinstance(x, str):
         parts, details = lookup(x)
         return x, parts, details
-    from fncache.keys.graph import signature
     if isinstance(x, dict):
-        sig = signature(**x)
+        call = dict(x)
+        inputs, outputs = call.pop("inputs"), call.pop("outputs", None)
+        backend = backends.for_objects(inputs, outputs, call.get("updates"), call.get("givens"))
+        sig = backend.signature(inputs, outputs, call)
     elif isinstance(x, (tuple, list)) and len(x) == 2:
-        sig = signature(x[0], x[1])
+        sig = backends.for_objects(x[0], x[1]).signature(x[0], x[1], {})
     else:
         raise FncacheTypeError("explain() takes GraphSignatures, keys, (inputs, outputs) tuples "
                                "or functions fncache compiled, got %s" % type(x).__name__)

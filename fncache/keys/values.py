@@ -10,7 +10,7 @@ Public API::
     hash_values(*objs, allow_pickle=False) -> str   # 64 hex chars (BLAKE3-256)
     h = ValueHasher(allow_pickle=False); h.update(obj); h.hexdigest()
     UnhashableValue                                  # subclass of TypeError
-    content_digest(data) -> str                      # BLAKE3 of raw bytes (blob names)
+    (content_digest(data) -> str, BLAKE3 of raw bytes, is in fncache.keys.digest)
 
 Encoding
 --------
@@ -90,68 +90,24 @@ import enum
 import pickle
 import struct
 
-import blake3
 import numpy as np
 import xxhash
 
-if __name__.startswith("fncache."):  # part of the package: fncache's own error type
-    from fncache.config import settings as _settings
-    from fncache.errors import FncacheTypeError as _TypeError
-else:  # loaded on its own by file (no package, so no Theano import): a plain TypeError
-    _settings = None
-    _TypeError = TypeError
+from fncache import backends as _backends
+from fncache.errors import FncacheTypeError as _TypeError
+from fncache.keys.digest import _THREADS_BYTES, _new_hasher
 
-__all__ = ["hash_values", "ValueHasher", "UnhashableValue", "CHUNK_BYTES", "content_digest"]
+__all__ = ["hash_values", "ValueHasher", "UnhashableValue", "CHUNK_BYTES"]
 
 #: Largest scratch copy made while hashing a non-C-contiguous array.
 CHUNK_BYTES = 1 << 20
 #: Data at least this large is fed to the hasher directly rather than copied
 #: into the small-value buffer.
 _DIRECT_BYTES = 1 << 14
-#: Inputs this large are hashed on several threads (BLAKE3 splits them in a tree).
-_THREADS_BYTES = 1 << 22
 
 _FORMAT_PREFIX = b"fncache.values/2\x00"
 
 _xxh3_64_intdigest = xxhash.xxh3_64_intdigest  # only orders set elements; never identifies
-_blake3 = blake3.blake3
-_AUTO = blake3.blake3.AUTO
-_KEY_CONTEXT = "fncache 2026 content digests: memo keys, constants and blobs"
-_derived = [None, None]  # [secret, the BLAKE3 key derived from it]
-
-
-def _digest_key():
-    """The BLAKE3 key derived from the team secret, or None (plain BLAKE3) without one."""
-    secret = _settings.secret if _settings is not None else None
-    if not secret:
-        return None
-    if _derived[0] != secret:
-        raw = secret if isinstance(secret, bytes) else str(secret).encode("utf-8")
-        _derived[:] = [secret, _blake3(raw, derive_key_context=_KEY_CONTEXT).digest()]
-    return _derived[1]
-
-
-def _new_hasher(data=b"", threads=False, keyed=True):
-    """A BLAKE3 hasher, keyed when a team secret is set; ``threads`` for large inputs."""
-    key = _digest_key() if keyed else None
-    if threads:
-        if key is None:
-            return _blake3(data, max_threads=_AUTO)
-        return _blake3(data, key=key, max_threads=_AUTO)
-    return _blake3(data) if key is None else _blake3(data, key=key)
-
-
-def content_digest(data, keyed=True):
-    """64 hex chars naming ``data`` (bytes or a buffer) by its contents, as memo keys do.
-
-    ``keyed=False``: plain BLAKE3 whatever the secret, for names every process must agree
-    on (a graph key is the same in every process that builds the graph)."""
-    view = memoryview(data)
-    if view.format != "B" or not view.c_contiguous:
-        view = view.cast("B") if view.c_contiguous else memoryview(bytes(view))
-    threads = view.nbytes >= _THREADS_BYTES
-    return _new_hasher(threads=threads, keyed=keyed).update(view).hexdigest()
-
 _pack_tag_q = struct.Struct("<cq").pack
 _pack_tag_Q = struct.Struct("<cQ").pack
 _pack_tag_d = struct.Struct("<cd").pack
@@ -671,13 +627,11 @@ _DISPATCH[np.dtype] = _Encoder.enc_dtype
 del _t
 
 
-def _theano_shared_class():
-    """SharedVariable, importing Theano only when a Theano object shows up."""
-    try:
-        from theano.compile.sharedvalue import SharedVariable
-    except Exception:  # pragma: no cover - Theano missing or broken
-        return None
-    return SharedVariable
+def _is_shared_variable(obj):
+    """True for a graph library's shared variable (its backend, imported only when one of the
+    library's objects shows up, tells); hashed by type and value like any other value."""
+    root = _backends.root_of(obj)
+    return root is not None and _backends.get(root).is_shared_variable(obj)
 
 
 def _resolve(obj):
@@ -691,11 +645,8 @@ def _resolve(obj):
         return _Encoder.enc_ndarray
     if isinstance(obj, np.dtype):
         return _Encoder.enc_dtype
-    mod = getattr(tp, "__module__", "") or ""
-    if mod == "theano" or mod.startswith("theano."):
-        shared = _theano_shared_class()
-        if shared is not None and isinstance(obj, shared):
-            return _Encoder.enc_theano_shared
+    if _is_shared_variable(obj):
+        return _Encoder.enc_theano_shared
     if isinstance(obj, enum.Enum):
         return _Encoder.enc_enum
     if isinstance(obj, tuple) and isinstance(getattr(tp, "_fields", None), tuple):
@@ -784,9 +735,9 @@ class ValueHasher:
         Large data sits in the encoding as its own digest, so this hashes a few bytes."""
         return _new_hasher(bytes(self._enc.buf[start:end])).hexdigest()
 
-    def describe(self, start, end):
-        """A short, safe description of the value encoded between two marks (for explain)."""
-        return describe_encoding(bytes(self._enc.buf[start:end]))
+    def encoded(self, start, end):
+        """The encoding between two ``tell()`` marks (``keys.describe`` reads it back)."""
+        return bytes(self._enc.buf[start:end])
 
     def copy(self):
         other = ValueHasher.__new__(ValueHasher)
@@ -797,74 +748,3 @@ class ValueHasher:
         other._enc = enc
         return other
 
-
-_SCALARS = {b"i": struct.Struct("<q"), b"f": struct.Struct("<d")}
-_FIXED = {b"N": 1, b"?": 2, b"i": 9, b"f": 9, b"c": 17, b".": 1}
-
-
-def _skip(data, at):
-    """Where the encoding that starts at ``at`` ends, for the plain tags; None otherwise."""
-    if at is None or at >= len(data):
-        return None
-    tag = data[at:at + 1]
-    if tag in _FIXED:
-        return at + _FIXED[tag]
-    if tag in (b"s", b"y", b"Y", b"I"):
-        (n,) = struct.unpack_from("<Q", data, at + 1)
-        return at + 9 + (32 if n >= _DIRECT_BYTES and tag != b"I" else n)
-    if tag == b"t":  # a plain dtype: D, length, its str, "."
-        (n,) = struct.unpack_from("<Q", data, at + 2)
-        end = at + 10 + n
-        return end + 1 if data[end:end + 1] == b"." else None
-    if tag in (b"(", b"[", b"{"):
-        (n,) = struct.unpack_from("<Q", data, at + 1)
-        at += 9
-        for _ in range(2 * n if tag == b"{" else n):
-            at = _skip(data, at)
-            if at is None:
-                return None
-        return at
-    return None
-
-
-def describe_encoding(data):
-    """What one encoded value is, in a few words: ``2.5``, ``'abc'``, ``float64 array of
-    shape (5, 4)``, ``list of 3 items``. Read back from its encoding (never from the object,
-    so describing runs no user code); anything else is named by its tag."""
-    if not data:
-        return "nothing"
-    tag = data[:1]
-    try:
-        if tag == b"N":
-            return "None"
-        if tag == b"?":
-            return "True" if data[1:2] == b"\x01" else "False"
-        if tag in _SCALARS:
-            return repr(_SCALARS[tag].unpack_from(data, 1)[0])
-        if tag == b"s":
-            (n,) = struct.unpack_from("<Q", data, 1)
-            if n <= 40 and len(data) == 9 + n:
-                return repr(data[9:].decode("utf-8", "replace"))
-            return "a str of %d bytes" % n
-        if tag in (b"y", b"Y"):
-            return "%d bytes" % struct.unpack_from("<Q", data, 1)[0]
-        if tag in (b"(", b"[", b"{", b"S", b"z"):
-            (n,) = struct.unpack_from("<Q", data, 1)
-            kind = {b"(": "tuple", b"[": "list", b"{": "dict", b"S": "set", b"z": "frozenset"}
-            return "%s of %d items" % (kind[tag], n)
-        if tag == b"A":
-            (ndim,) = struct.unpack_from("<Q", data, 1)
-            shape = struct.unpack_from("<%dQ" % ndim, data, 9)
-            at = 9 + 8 * ndim
-            (n,) = struct.unpack_from("<Q", data, at + 1)
-            dtype = data[at + 9:at + 9 + n].decode("ascii", "replace")
-            return "%s array of shape %s" % (np.dtype(dtype).name if dtype.isprintable() else
-                                              dtype, tuple(shape))
-        if tag == b"V":  # type name, type attributes, then the value
-            at = _skip(data, _skip(data, 1))
-            return describe_encoding(data[at:]) if at is not None else "a Theano shared variable"
-    except (struct.error, TypeError, ValueError):
-        pass
-    names = {b"g": "numpy scalar", b"R": "RandomState", b"G": "Generator", b"H": "hashed object",
-             b"P": "pickled object", b"n": "namedtuple", b"E": "enum member"}
-    return "a " + names.get(tag, "value")

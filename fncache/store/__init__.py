@@ -20,22 +20,21 @@ import threading
 import time
 import warnings
 
-from fncache import counters
-from fncache.keys.values import content_digest
+from fncache.observe import counters
+from fncache.keys.digest import content_digest
 from fncache.store import locks, peek, shared
+from fncache.names import MEMO_BLOB_PREFIX, MODULE_PREFIX, RECORD
 from fncache.store.disk import DiskStore, ReadOnlyCache, open_cache
 from fncache.store.memory import MemoryStore
-from fncache.store.tiered import FncacheWarning, TieredStore
+from fncache.errors import FncacheWarning
+from fncache.store.tiered import TieredStore
 
 ENTRIES = "entries"  # diskcache folder of the entries themselves
 INDEX = "index"  # diskcache folder of entry records and statistics (never evicted)
-RECORD = "entry:"  # index key prefix of entry records
 
 # Blobs: side data stored beside entries and named by the digest of their bytes
 # (compiled C modules, large memo arrays). They are not envelopes: the signed
 # entries that use them list their digests.
-MODULE_PREFIX = "cmodule:"
-MEMO_BLOB_PREFIX = "memo-blob:"
 _BLOB_DIGESTS = {MODULE_PREFIX: lambda data: hashlib.sha256(data).hexdigest(),
                  MEMO_BLOB_PREFIX: content_digest}
 
@@ -52,21 +51,19 @@ def blob_intact(key, data):
     return False
 _log = logging.getLogger("fncache.store")
 _told = set()  # (what, where) this process has already warned or logged about
+_opening = threading.local()  # .background: this thread opens the cache ahead of first use
+_pending = []  # warnings of a background opening, given at the first use in the program
 
 SECRET_HINT = ("set a team secret: export FNCACHE_SECRET=... in every process, or put it in a "
                "file only you can read (chmod 600 FILE) and export FNCACHE_SECRET_FILE=FILE")
-
-
-_deferred = []  # warnings of the background open, given at the program's first real use
-_BACKGROUND = "fncache-open"
 
 
 def _tell_once(what, where, message, warn):
     if (what, where) in _told:
         return
     _told.add((what, where))
-    if warn and threading.current_thread().name == _BACKGROUND:
-        _deferred.append(message)  # nobody would see it here: current() gives it
+    if warn and getattr(_opening, "background", False):
+        _pending.append(message)  # said where the program can see (and catch) it
     elif warn:
         warnings.warn(message, FncacheWarning, stacklevel=4)
     else:
@@ -264,12 +261,8 @@ def current():
             _current = Cache(settings)
             _current.settings_snapshot = snapshot
         cache = _current
-    while _deferred and threading.current_thread().name != _BACKGROUND:
-        try:
-            message = _deferred.pop(0)
-        except IndexError:  # another thread gave it
-            break
-        warnings.warn(message, FncacheWarning, stacklevel=3)
+    while _pending and not getattr(_opening, "background", False):
+        warnings.warn(_pending.pop(0), FncacheWarning, stacklevel=3)
     return cache
 
 
@@ -304,11 +297,12 @@ def open_in_background():
         return
 
     def target():
+        _opening.background = True
         try:
             current()
         except Exception:
             pass
-    threading.Thread(target=target, name=_BACKGROUND, daemon=True).start()
+    threading.Thread(target=target, name="fncache-open", daemon=True).start()
 
 
 def _forget_after_fork():
@@ -321,9 +315,7 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _snapshot(settings):
-    return (settings.directory, settings.redis_url, settings.redis_prefix, settings.redis_ttl,
-            settings.redis_timeout, settings.redis_compress, settings.secret, settings.readonly,
-            settings.size_limit, settings.memory_limit)
+    return settings.snapshot()  # the settings whose change reopens the cache (config.SETTINGS)
 
 
 @atexit.register
