@@ -7,10 +7,19 @@ fresh process (benchmarks/compile_child.py) with the warm Theano compiledir;
 contenders alternate within each repeat:
   compile      theano.function with fncache's compiledir fixes (the fair floor of a compile)
   disk_hit     fncache.function, the entry on local disk
-  disk_hit_redis_configured  the same with Redis configured (redis-py is not even imported)
-  redis_hit    fncache.function, an empty local directory, the entry in Redis
-and, apart, the time a fresh process takes to `import redis` (redis-py imports
-asyncio), which a remote hit pays once per process.
+  disk_hit_redis_configured  the same with Redis configured (Redis is not even connected)
+  redis_hit    fncache.function, an empty local directory (made by an earlier process that
+               stored nothing), the entry in Redis
+  after_redis_hit  the next process on that directory: the Redis hit wrote the entry
+               through to the local disk, so this is a disk hit
+  redis_hit_new_directory  the same with no local directory yet: the hit makes its databases
+  redis_hit_empty_compiledir  a Redis hit on a machine that has never compiled: empty local
+               directory and empty Theano compiledir (the entry's C modules come from Redis,
+               in one pipeline)
+Each is timed twice: the call that makes the function, and from just before `import
+fncache` to the ready function (imports and graph building included). Apart, the time a
+fresh process takes to `import redis` (redis-py imports asyncio), which fncache's hit path
+no longer pays.
 Writes benchmarks/results/remote.json (medians, min-max, entry size).
 """
 import argparse
@@ -60,23 +69,44 @@ def main():
         assert first.get("error") is None, first
         size = max(len(client.get(k)) for k in client.keys("fncache:e:*")
                    if not k.startswith(b"fncache:e:cmodule:"))  # the entry, not its modules
-        samples = {"compile": [], "disk_hit": [], "disk_hit_redis_configured": [], "redis_hit": []}
+        samples = {name: [] for name in ("compile", "disk_hit", "disk_hit_redis_configured",
+                                         "redis_hit", "after_redis_hit", "redis_hit_new_directory",
+                                         "redis_hit_empty_compiledir")}
+        template = os.path.join(tmp, "empty-template")  # a local directory without entries
+        subprocess.run([sys.executable, "-c", "import fncache; fncache.stats()"], check=True,
+                       env=env("empty-template"))
         for r in range(args.repeats):
             samples["compile"].append(child(args.workload, "fixed", env("plain", redis=False)))
             samples["disk_hit"].append(child(args.workload, "fncache", env("writer", redis=False)))
             samples["disk_hit_redis_configured"].append(
                 child(args.workload, "fncache", env("writer")))
             fresh = "fresh-%d" % r
+            shutil.copytree(template, os.path.join(tmp, fresh))
             samples["redis_hit"].append(child(args.workload, "fncache", env(fresh)))
+            samples["after_redis_hit"].append(child(args.workload, "fncache", env(fresh)))
             shutil.rmtree(os.path.join(tmp, fresh), ignore_errors=True)
+            samples["redis_hit_new_directory"].append(child(args.workload, "fncache", env(fresh)))
+            shutil.rmtree(os.path.join(tmp, fresh), ignore_errors=True)
+            empty = os.path.join(tmp, "empty-theano-%d" % r)
+            samples["redis_hit_empty_compiledir"].append(child(args.workload, "fncache", dict(
+                env(fresh), THEANO_FLAGS=",".join(flags + ["base_compiledir=" + empty]))))
+            shutil.rmtree(os.path.join(tmp, fresh), ignore_errors=True)
+            shutil.rmtree(empty, ignore_errors=True)
     finally:
         proc.kill()
         shutil.rmtree(tmp, ignore_errors=True)
     summary = {}
     for name, runs in samples.items():
-        times = [s["seconds"] for s in runs]
-        summary[name] = {"median": statistics.median(times), "min": min(times), "max": max(times),
-                         "n": len(times), "gcc": max(s["gcc"] for s in runs)}
+        bad = [s["error"] for s in runs if s.get("error")]
+        assert not bad, (name, bad[0])
+        summary[name] = {"median": statistics.median(s["seconds"] for s in runs),
+                         "min": min(s["seconds"] for s in runs),
+                         "max": max(s["seconds"] for s in runs), "n": len(runs),
+                         "gcc": max(s["gcc"] for s in runs),
+                         "since_import": {"median": statistics.median(s["since_import"] for s in runs),
+                                          "min": min(s["since_import"] for s in runs),
+                                          "max": max(s["since_import"] for s in runs)},
+                         "tier_hits": runs[-1].get("tier_hits")}
     imports = [float(subprocess.run(
         [sys.executable, "-c", "import time; t = time.perf_counter(); import redis; "
                                "print(time.perf_counter() - t)"],

@@ -288,3 +288,71 @@ result.update(out=f(np.arange(6.0).reshape(2, 3)).tolist(), composites=len(compo
     assert second["state"] == [["inputs", "outputs"]] * second["composites"]
     assert all(n >= 2 for n in second["inner"]) and second["inner"] == first["inner"]
     assert second["impl"] == first["impl"] and second["out"] == first["out"]
+
+
+STRAY_NODES = '''
+import gc, sys, types
+sys.path.insert(0, %r)
+import workloads
+from theano.gof.graph import Apply
+
+def stray_nodes(f):
+    """Apply nodes reachable from ``f`` that are not in its graph (the caller's own shared
+    variables and inputs, with their default updates, are not followed)."""
+    callers = {id(v) for v in list(f.fncache_shared) + [spec.variable for spec in f.maker.inputs]}
+    inside = {id(node) for node in f.maker.fgraph.apply_nodes}
+    seen, stack, stray = set(callers) | {id(f)}, [f], 0
+    while stack:
+        for r in gc.get_referents(stack.pop()):
+            if id(r) in seen or isinstance(r, (type, types.ModuleType, types.FunctionType)):
+                continue
+            seen.add(id(r))
+            stray += isinstance(r, Apply) and id(r) not in inside
+            stack.append(r)
+    return stray
+
+built = {name: workloads.ALL[name]() for name in ("mlp", "logreg", "dropout")}
+counts.update(gcc=0, optimize=0)  # building a graph may compile a helper; count from here
+for name, w in built.items():
+    result[name] = stray_nodes(fncache.function(w.inputs, w.outputs, **w.kwargs))
+result["stats"] = fncache.stats(session_only=True)["compiled"]
+''' % EXAMPLES
+
+
+def test_a_loaded_function_holds_its_graph_and_not_the_optimizers_leftovers(cache_dir):
+    """Theano's compiled function keeps every node its rewrites replaced (their history, the
+    destroy handler's tables, the unoptimized update graphs in its input specs, Elemwise's
+    scalar stand-ins); a loaded one must not rebuild them: they are most of what a load makes."""
+    names = ("mlp", "logreg", "dropout")
+    compiled, _, _ = run_python(STRAY_NODES, env={"FNCACHE_DIR": str(cache_dir)})
+    assert compiled["stats"]["compiles"] == 3 and all(compiled[n] > 50 for n in names)
+    loaded, counts, _ = run_python(STRAY_NODES, env={"FNCACHE_DIR": str(cache_dir)})
+    assert loaded["stats"]["hits"] == 3 and counts == {"gcc": 0, "optimize": 0}
+    assert [loaded[n] for n in names] == [0, 0, 0]
+
+
+def test_a_loaded_function_is_old_to_the_garbage_collector(cache_dir):
+    """The collector would walk a load's objects twice before they reach the oldest
+    generation; a load puts them there at once. A program's own frozen objects stay frozen."""
+    code = '''
+import gc, sys
+sys.path.insert(0, %r)
+import workloads
+w = workloads.mlp()
+mine = [[1], [2]]  # tracked objects of the program's
+if sys.argv[1] == "freeze":
+    gc.freeze()  # as servers do before forking
+f = fncache.function(w.inputs, w.outputs, **w.kwargs)
+generations = [{id(o) for o in gc.get_objects(generation=g)} for g in range(3)]
+result["graph in the oldest generation"] = [id(o) in generations[2]
+                                            for o in (f.maker, f.maker.fgraph, f.fn)]
+result["frozen"] = [gc.get_freeze_count() > 0] + [
+    gc.is_tracked(o) and not any(id(o) in g for g in generations) for o in mine]
+result["hits"] = fncache.stats(session_only=True)["compiled"]["hits"]
+''' % EXAMPLES
+    env = {"FNCACHE_DIR": str(cache_dir)}
+    run_python(code, env=env, args=["plain"])
+    loaded, _, _ = run_python(code, env=env, args=["plain"])
+    assert loaded["hits"] == 1 and loaded["graph in the oldest generation"] == [True] * 3
+    kept, _, _ = run_python(code, env=env, args=["freeze"])
+    assert kept["hits"] == 1 and kept["frozen"] == [True, True, True]

@@ -45,6 +45,9 @@ def facts(f, x, a, W, s):
     out["input specs"] = [(i.name, i.update is not None, i.mutable, i.implicit, i.borrow, str(i.variable.type))
                           for i in f.maker.inputs]
     out["output specs"] = [(str(o.variable.type), o.borrow) for o in f.maker.outputs]
+    out["index specs"] = [[type(entry).__name__, entry[0] is spec, entry[1], entry[2] == [spec]]
+                          for table in (f.indices, f.maker.indices)
+                          for entry, spec in zip(table, f.maker.inputs)]
     out["lookups"] = [x in f, "a" in f, a in f, s in f.container, f.container[s] is s.container,
                       f.container[W] is W.container, f["a"], f[a], f.value[s].tolist(),
                       f.container[x].value, f.container["x"] is f.container[x]]

@@ -108,6 +108,72 @@ def test_fresh_process_with_empty_disk_gets_the_function_from_redis(redis_server
     assert third["stats"]["tiers"]["disk"]["hits"] == 1 and counts == {"gcc": 0, "optimize": 0}
 
 
+
+COUNTING_SENDS = '''
+import socket, urllib.parse
+_redis_port = urllib.parse.urlsplit(os.environ["FNCACHE_REDIS_URL"]).port
+sends = []
+_sendall = socket.socket.sendall
+def _counting_sendall(self, data, *args):
+    if (self.family != socket.AF_UNIX and self.getpeername()[1] == _redis_port
+            and b"GETEX" in bytes(data)):
+        sends.append(len(data))  # one round trip that reads entries
+    return _sendall(self, data, *args)
+socket.socket.sendall = _counting_sendall
+'''
+
+
+@pytest.mark.parametrize("options", ["", "?client_name=fncache-test"])
+def test_a_redis_hit_needs_no_redis_client_and_two_round_trips(options, redis_server, tmp_path):
+    """A fresh node (empty local directory and compiledir) gets the entry, then all of its C
+    modules in one pipeline, without importing redis-py (unless the URL has options only
+    redis-py knows); the entry and the modules are written through to the local disk, so
+    the next process needs neither Redis nor gcc."""
+    first, _, _ = run_python(MLP, env=team_env(tmp_path / "a", redis_server,
+                                               FNCACHE_REDIS_URL=redis_server.url + options))
+    assert first["stats"]["compiled"]["compiles"] == 1
+    flags = [f for f in os.environ["THEANO_FLAGS"].split(",") if not f.startswith("base_compiledir=")]
+    empty = tmp_path / "empty-compiledir"
+    fresh_node = ",".join(flags + ["base_compiledir=%s" % empty])
+    code = "import os\n" + COUNTING_SENDS + MLP + textwrap.dedent('''
+        result["redis-py imported"] = "redis" in sys.modules
+        result["round trips"] = len(sends)
+        from fncache.observe import counters
+        result["modules written"] = counters.session().get("modules.installed", 0)
+    ''')
+    env = team_env(tmp_path / "b", redis_server, THEANO_FLAGS=fresh_node,
+                   FNCACHE_REDIS_URL=redis_server.url + options)
+    second, counts, _ = run_python(code, env=env)
+    assert second["stats"]["tiers"]["redis"]["hits"] == 1 and counts == {"gcc": 0, "optimize": 0}
+    assert second["modules written"] > 2  # the MLP's modules, each with its key file
+    assert second["redis-py imported"] is bool(options)
+    assert second["round trips"] == 2
+    assert (second["losses"], second["weights"]) == (first["losses"], first["weights"])
+    # Redis gone and the compiledir emptied again: the local disk tier has it all
+    redis_server.kill()
+    shutil.rmtree(empty)
+    third, counts, _ = run_python(MLP, env=env)
+    assert third["stats"]["tiers"]["disk"]["hits"] == 1 and counts == {"gcc": 0, "optimize": 0}
+    assert (third["losses"], third["weights"]) == (first["losses"], first["weights"])
+
+
+def test_with_redis_a_new_local_directory_is_made_while_the_program_builds_its_graphs(
+        redis_server, tmp_path):
+    """A hit from Redis is written to the local directory; making its databases (SQLite's
+    syncs) starts in the background when the program imports Theano, not at the first
+    function. Without Redis a new directory is made at the first use, as before."""
+    code = textwrap.dedent('''
+        import os, threading, theano
+        for thread in threading.enumerate():
+            if thread.name == "fncache-open":
+                thread.join()
+        result["made before the first function"] = os.path.isdir(os.environ["FNCACHE_DIR"])
+    ''')
+    with_redis, _, _ = run_python(code, env=team_env(tmp_path / "a", redis_server))
+    assert with_redis["made before the first function"] is True
+    without, _, _ = run_python(code, env=team_env(tmp_path / "b"))
+    assert without["made before the first function"] is False
+
 def test_tampered_entry_in_redis_and_on_disk_is_rejected_and_replaced(redis_server, tmp_path):
     env = team_env(tmp_path / "a", redis_server, FNCACHE_REDIS_COMPRESS="0")
     first, _, _ = run_python(SMALL, env=env)

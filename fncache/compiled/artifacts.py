@@ -66,18 +66,28 @@ def install(cache, backend, records):
     then builds that node's module as the library would.
     """
     written = 0
-    root = os.path.realpath(backend.artifact_root())
+    artifact_root = backend.artifact_root()
     companions = set(backend.artifact_companions)
-    records = [r for r in records if isinstance(r, dict) and isinstance(r.get("path"), str)]
+    # Usually every file is there: one stat each (resolving each path's links
+    # costs a stat per folder on its way, for hundreds of files per hit).
+    missing = [r for r in records if isinstance(r, dict) and isinstance(r.get("path"), str)
+               and not _present(artifact_root, r["path"])]
+    if not missing:
+        return 0
+    root = os.path.realpath(artifact_root)
     # within a module's folder, the module before its key file: Theano's
     # ModuleCache ignores a folder without key.pkl but deletes one without its module
-    for record in sorted(records, key=lambda r: (os.path.dirname(r["path"]),
-                                                  os.path.basename(r["path"]) in companions)):
+    wanted = []
+    for record in sorted(missing, key=lambda r: (os.path.dirname(r["path"]),
+                                                 os.path.basename(r["path"]) in companions)):
         path = _inside(root, record["path"])
         digest = record.get("sha256")
         if path is None or not isinstance(digest, str) or os.path.exists(path):
             continue
-        data = _fetch(cache, digest)
+        wanted.append((path, digest))
+    found = _fetch_all(cache, {digest for _, digest in wanted}) if wanted else {}
+    for path, digest in wanted:
+        data = found.get(digest)
         if data is None:
             continue
         try:
@@ -89,15 +99,42 @@ def install(cache, backend, records):
     return written
 
 
-def _fetch(cache, digest):
-    for tier in _persistent(cache):
+def _fetch_all(cache, digests):
+    """{digest: bytes} of the files the tiers hold, whole (checked against their digests).
+
+    Each tier is asked once for what the faster ones lacked (Redis in one
+    pipeline), and a file found in a slower tier is written to the faster ones,
+    as a hit's entry is.
+    """
+    found, tiers = {}, _persistent(cache)
+    for depth, tier in enumerate(tiers):
+        wanted = sorted(digests - set(found))
+        if not wanted:
+            break
+        names = [PREFIX + digest for digest in wanted]
         try:
-            data = tier.get(PREFIX + digest)
+            values = (tier.get_many(names) if hasattr(tier, "get_many")
+                      else [tier.get(name) for name in names])
         except Exception:
             continue  # a tier that fails here fails loudly on the entry itself
-        if data is not None and _digest(data) == digest:
-            return data
-    return None
+        for digest, data in zip(wanted, values):
+            if data is not None and _digest(data) == digest:
+                found[digest] = data
+                for faster in tiers[:depth]:
+                    if faster.writable:
+                        try:
+                            faster.put(PREFIX + digest, data)
+                        except Exception as exc:  # the module is written all the same
+                            _log.info("fncache: cannot store module %s in %s (%s)",
+                                      digest, faster.name, exc)
+    return found
+
+
+def _present(root, relative):
+    """Whether a listed file exists at a plain path below ``root`` (no "..", not absolute)."""
+    if os.path.isabs(relative) or ".." in relative.split(os.sep):
+        return False  # left to _inside, which resolves it
+    return os.path.exists(os.path.join(root, relative))
 
 
 def _inside(root, relative):

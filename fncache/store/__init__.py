@@ -290,10 +290,13 @@ def open_in_background():
     Opening the SQLite databases costs milliseconds that a cache hit would
     otherwise pay; a program always builds its graph between ``import fncache``
     and its first function. Only an existing directory is opened (a new one has
-    nothing to hit); a failure is left for the first real use to report.
+    nothing to hit), unless a Redis tier is set: a hit from Redis is written to
+    the local directory, and making its databases (SQLite's syncs) takes longer
+    than opening them. A failure is left for the first real use to report.
     """
     from fncache.config import settings
-    if not os.path.isdir(os.path.join(settings.directory, ENTRIES)):
+    if not (os.path.isdir(os.path.join(settings.directory, ENTRIES))
+            or (settings.redis_url and settings.secret)):
         return
 
     def target():

@@ -31,7 +31,7 @@ import threading
 import zstandard
 
 from fncache.errors import EntryRejected
-from fncache.store import envelope
+from fncache.store import envelope, resp
 
 CHUNK_BYTES = 4 << 20
 COMPRESS_ABOVE = 4096  # smaller values gain little on the wire
@@ -53,22 +53,15 @@ class RedisStore:
         self.chunk_bytes = chunk_bytes
         self.writable = not readonly
         self.url, self.timeout = url, timeout
-        self._client = None
-        self._client_lock = threading.Lock()
+        self._connection = None
+        self._connection_lock = threading.Lock()
 
-    @property
-    def _redis(self):
-        """The client, made on first use: importing redis-py costs 80 ms a disk hit need not pay."""
-        with self._client_lock:
-            if self._client is None:
-                import redis
-                from redis.backoff import NoBackoff
-                from redis.retry import Retry
-                # from_url builds a connection pool; retries are off so a timeout is final.
-                self._client = redis.Redis.from_url(
-                    self.url, socket_connect_timeout=self.timeout, socket_timeout=self.timeout,
-                    retry=Retry(NoBackoff(), 0), health_check_interval=0)
-            return self._client
+    def _execute(self, *commands, writes=False):
+        """The replies to ``commands``, sent in one pipeline (the connection made on first use)."""
+        with self._connection_lock:
+            if self._connection is None:
+                self._connection = resp.connect(self.url, self.timeout)
+            return self._connection.execute(commands, writes=writes)
 
     def _entry(self, key):
         return self.prefix + "e:" + key
@@ -93,7 +86,14 @@ class RedisStore:
 
     def get(self, key):
         """The value of ``key``; None for a miss, b"" for a damaged or unauthenticated value."""
-        stored = self._redis.getex(self._entry(key), ex=self.ttl)
+        return self.get_many([key])[0]
+
+    def get_many(self, keys):
+        """The values of ``keys`` (as ``get`` gives them), their entries fetched in one pipeline."""
+        stored = self._execute(*[("GETEX", self._entry(key), "EX", self.ttl) for key in keys])
+        return [self._value(key, value) for key, value in zip(keys, stored)]
+
+    def _value(self, key, stored):
         if stored is None:
             return None
         marker, body = stored[:1], stored[1:]
@@ -108,10 +108,8 @@ class RedisStore:
             manifest = _manifest(body)
             if manifest is None:
                 return b""
-            pipe = self._redis.pipeline(transaction=False)
-            for name in self._chunk_keys(key, manifest):
-                pipe.getex(name, ex=self.ttl)
-            parts = pipe.execute()
+            parts = self._execute(*[("GETEX", name, "EX", self.ttl)
+                                    for name in self._chunk_keys(key, manifest)])
             if any(part is None for part in parts):
                 return None  # a chunk expired or a newer write replaced it: a miss
             body = b"".join(parts)
@@ -139,26 +137,27 @@ class RedisStore:
             packed = zstandard.ZstdCompressor(level=1, write_content_size=True).compress(data)
             if len(packed) < 0.9 * len(data):
                 marker, body = ZSTD, packed
-        pipe = self._redis.pipeline(transaction=False)
+        commands = []
         if len(body) < self.chunk_bytes:
             head = self._tag(key, marker, body) if marker == ZSTD else b""
-            pipe.set(self._entry(key), marker + head + body, ex=self.ttl, get=True)
+            commands.append(("SET", self._entry(key), marker + head + body, "EX", self.ttl, "GET"))
         else:
             manifest = {"token": os.urandom(8).hex(), "size": len(body), "zstd": marker == ZSTD,
                         "chunks": -(-len(body) // self.chunk_bytes)}
             if marker == ZSTD:
                 manifest["tag"] = self._tag(key, ZSTD, body).hex()
             for i, name in enumerate(self._chunk_keys(key, manifest)):
-                pipe.set(name, body[i * self.chunk_bytes:(i + 1) * self.chunk_bytes], ex=self.ttl)
+                commands.append(("SET", name, body[i * self.chunk_bytes:(i + 1) * self.chunk_bytes],
+                                 "EX", self.ttl))
             text = json.dumps(manifest).encode()
-            pipe.set(self._entry(key), MANIFEST + self._tag(key, MANIFEST, text) + text,
-                     ex=self.ttl, get=True)
-        previous = pipe.execute()[-1]
+            commands.append(("SET", self._entry(key),
+                             MANIFEST + self._tag(key, MANIFEST, text) + text, "EX", self.ttl, "GET"))
+        previous = self._execute(*commands, writes=True)[-1]
         self._drop_chunks(key, previous)
 
     def delete(self, key):
         if self.writable:
-            self._drop_chunks(key, self._redis.getdel(self._entry(key)))
+            self._drop_chunks(key, self._execute(("GETDEL", self._entry(key)), writes=True)[0])
 
     def _drop_chunks(self, key, stored):
         """Remove the chunks of a manifest that was just replaced or deleted."""
@@ -166,16 +165,22 @@ class RedisStore:
             body = self._opened(key, MANIFEST, stored[1:])
             manifest = _manifest(body) if body is not None else None
             if manifest is not None:
-                self._redis.delete(*self._chunk_keys(key, manifest))
+                self._execute(("DEL",) + tuple(self._chunk_keys(key, manifest)), writes=True)
 
     def keys(self):
-        start = len(self._entry(""))
-        return [name.decode("utf-8", "replace")[start:] for name in
-                self._redis.scan_iter(match=_glob_escape(self._entry("")) + "*", count=1000)]
+        start, pattern = len(self._entry("")), _glob_escape(self._entry("")) + "*"
+        names, cursor = [], b"0"
+        while True:
+            cursor, batch = self._execute(("SCAN", cursor, "MATCH", pattern, "COUNT", 1000))[0]
+            names.extend(name.decode("utf-8", "replace")[start:] for name in batch)
+            if cursor in (b"0", 0, "0"):
+                return list(dict.fromkeys(names))  # SCAN may return a name twice
 
     def close(self):
-        if self._client is not None:
-            self._client.close()
+        with self._connection_lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
 
 def _manifest(body):

@@ -108,8 +108,16 @@ def _recipe_from_linker(lib, node, linker, module, thunk):
     for k, var in enumerate(fgraph.outputs):
         originals.setdefault(var, node.outputs[k])
 
+    def original(variable):
+        if variable not in originals:
+            # an orphan constant of the clone: a copy without the clone's graph
+            # (the error report reads only its trace)
+            originals[variable] = (variable.clone() if isinstance(variable, lib.Constant)
+                                   else variable)
+        return originals[variable]
+
     def remap(tasks):
-        return [(originals.get(t[0], t[0]),) + tuple(t[1:]) for t in tasks]
+        return [(original(t[0]),) + tuple(t[1:]) for t in tasks]
 
     return ThunkRecipe(_relative_to_compiledir(lib, module.__file__), args,
                        remap(thunk.init_tasks), remap(thunk.tasks))

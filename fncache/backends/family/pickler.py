@@ -26,6 +26,7 @@ fncache's own records in node tags (``fncache.backends.family.cthunks``) are wri
 this module: plain pickle and deepcopy see tags as Theano made them.
 """
 import base64
+import collections
 import copy
 import copyreg
 import gc
@@ -69,7 +70,7 @@ def _stored_maker_state(maker):
         respecs[id(spec)].update = graph_outputs[n_outputs + k]
     inputs = [respecs.get(id(spec), spec) for spec in maker.inputs]
     state["inputs"] = state["expanded_inputs"] = inputs
-    state["indices"] = [(respecs.get(id(spec), spec), *rest) for spec, *rest in maker.indices]
+    state["indices"] = [_respec_index(entry, respecs) for entry in maker.indices]
     outputs = []
     for spec, variable in zip(maker.outputs, graph_outputs):
         spec = copy.copy(spec)
@@ -77,6 +78,51 @@ def _stored_maker_state(maker):
         outputs.append(spec)
     state["outputs"] = outputs
     return state
+
+
+def _respec_index(entry, respecs):
+    """A ``maker.indices`` entry, [spec, indices, [specs...]], with the specs replaced."""
+    spec, indices, specs = entry
+    if isinstance(specs, list):
+        specs = [respecs.get(id(s), s) for s in specs]
+    return [respecs.get(id(spec), spec), indices, specs]
+
+
+def without_history(lib, feature):
+    """A History feature (ReplaceValidate...) without its record of past rewrites.
+
+    The changes since the last checkpoint and the nodes rewriting removed (kept
+    so that no rewrite puts one back) serve only further rewriting; they hold
+    every node the optimizer ever replaced, often more than the graph itself.
+    """
+    reduced = feature.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+    if len(reduced) < 3 or not isinstance(reduced[2], dict):
+        return NotImplemented
+    state = dict(reduced[2])
+    if isinstance(state.get("history"), dict):
+        state["history"] = {fgraph: ([] if changes is not None else None)
+                            for fgraph, changes in state["history"].items()}
+    if isinstance(state.get("_nodes_removed"), set):
+        state["_nodes_removed"] = set()
+    return (reduced[0], reduced[1], state) + tuple(reduced[3:])
+
+
+def without_stale_clients(lib, handler):
+    """A DestroyHandler without the empty client tables of variables no longer in its graph.
+
+    Theano leaves them when rewriting prunes a node ("they aren't doing any
+    harm"); each keeps a removed subgraph alive.
+    """
+    reduced = handler.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+    variables = getattr(handler.fgraph, "variables", None)
+    if (len(reduced) < 3 or not isinstance(reduced[2], dict) or variables is None
+            or type(reduced[2].get("clients")) is not collections.OrderedDict):
+        return NotImplemented
+    state = dict(reduced[2])
+    state["clients"] = collections.OrderedDict(
+        (variable, apps) for variable, apps in state["clients"].items()
+        if apps or variable in variables)
+    return (reduced[0], reduced[1], state) + tuple(reduced[3:])
 
 
 def _stored_graph_state(fgraph):
@@ -414,8 +460,25 @@ def loads(data, shared, inputs=()):
     try:
         return _loads(data, shared, inputs)
     finally:
+        _age_young_objects()
         if gc_was_enabled:
             gc.enable()
+
+
+def _age_young_objects():
+    """Move the young generations into the oldest one, unexamined.
+
+    A loaded function is tens of thousands of objects that live as long as the
+    program uses it; left young, the collector would walk them all twice (the
+    youngest generation, then the middle one) before they reach the oldest, at
+    the next allocations of the caller's. Freezing and unfreezing at once moves
+    every tracked object to the oldest generation in constant time; full
+    collections still examine them. Skipped when the program keeps frozen
+    objects of its own (unfreezing would release them).
+    """
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
 
 
 def dumps_types(lib, variables):

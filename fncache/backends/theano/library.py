@@ -3,14 +3,15 @@ import theano
 from theano.compile import function_module, mode, profiling
 from theano.compile.io import In, SymbolicInput, SymbolicOutput
 from theano.compile.sharedvalue import SharedVariable
-from theano.gof import cc, fg, graph, link, op, opt, optdb, params_type, utils
+from theano.gof import (cc, destroyhandler, fg, graph, link, op, opt, optdb, params_type,
+                        toolbox, utils)
 from theano.gof import type as gof_type
 from theano.misc.frozendict import frozendict
 from theano.misc.ordered_set import OrderedSet
 from theano.scalar import basic as scalar_basic
 from theano.tensor.type import TensorType
 
-from fncache.backends.family import Library, fingerprints
+from fncache.backends.family import Library, fingerprints, pickler
 from fncache.backends.theano import csource, env, exclusions, rewrites, serialize
 
 LIBRARY = Library(
@@ -60,8 +61,14 @@ LIBRARY = Library(
     c_source_digest=csource.node_digest,
     c_source_error=csource.CSourceUnfit,
     profile_default=lambda: bool(theano.config.profile or theano.config.print_global_stats),
-    reductions={scalar_basic.Composite: serialize.stored_composite},
-    # process-local objects: SciPy BLAS routines ScipyGer leaves in node.tag once run
-    unstored_tag_attrs=frozenset(["local_ger"]),
+    reductions={scalar_basic.Composite: serialize.stored_composite,
+                # rewrite-only records: the nodes rewriting replaced (see pickler)
+                toolbox.History: pickler.without_history,
+                toolbox.ReplaceValidate: pickler.without_history,
+                destroyhandler.DestroyHandler: pickler.without_stale_clients},
+    # process-local objects: SciPy BLAS routines ScipyGer leaves in node.tag once run; and
+    # Elemwise's scalar stand-in node, which it rebuilds whenever it writes C code or readies
+    # its Python code (a loaded C thunk does neither; kept, it doubles what a load makes)
+    unstored_tag_attrs=frozenset(["local_ger", "fake_node"]),
 )
 fingerprints.register_library(LIBRARY)
