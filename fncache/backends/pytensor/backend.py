@@ -1,0 +1,200 @@
+"""PyTensorBackend: PyTensor 3.3.x behind fncache's backend interface (fncache.backends.base).
+
+Every linker a PyMC user meets: NUMBA (the default), CVM and C, FAST_COMPILE (VM with
+Python thunks). A hit loads the rewritten, linked FunctionMaker and links it from
+records: C thunks from their module files (``cthunks``), the NUMBA graph from Numba's
+cache files without funcify (``numbafiles``). Those files travel with entries, relative
+to ``base_compiledir`` (C modules under ``compiledir_<platform>/``, Numba's in ``numba/``).
+"""
+import os
+
+import numpy as np
+import pytensor
+from pytensor.compile import maker as pt_maker
+from pytensor.compile.debug.profiling import ProfileStats
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.configdefaults import config
+from pytensor.graph.basic import Variable
+from pytensor.link.basic import Container
+from pytensor.tensor.type import TensorType
+
+from fncache.backends.base import Backend
+from fncache.backends.pytensor import counters, cthunks, env, graph, hooks, numbafiles, serialize
+from fncache.errors import FncacheTypeError
+
+cthunks.apply()
+numbafiles.apply()
+
+
+def _compiledir_prefix():
+    return os.path.relpath(str(config.compiledir), str(config.base_compiledir))
+
+
+class PyTensorBackend(Backend):
+    """PyTensor: key from PyTensor's own clone of the call, compile with records, maker pickling."""
+
+    name = "pytensor"
+    roots = ("pytensor",)
+    SerializationError = serialize.SerializationError
+    artifact_companions = ("key.pkl",)
+
+    def __init__(self):
+        self._hooked = False
+
+    @property
+    def helper_artifacts(self):
+        prefix = _compiledir_prefix()
+        return tuple(os.path.join(prefix, p) for p in cthunks.HELPER_FILES)
+
+    def library_function(self):
+        return hooks.ORIGINAL
+
+    # --- key -------------------------------------------------------------------------------
+    def signature(self, inputs, outputs, kwargs):
+        return graph.signature(inputs, outputs, **kwargs)
+
+    def environment_part(self):
+        return env.environment_part()
+
+    def versions(self):
+        return {"pytensor": pytensor.__version__}
+
+    # --- compile ---------------------------------------------------------------------------
+    def compile(self, inputs, outputs, kwargs):
+        with cthunks.recording(), numbafiles.recording():
+            return hooks.ORIGINAL(inputs, outputs, **kwargs)
+
+    def when_ready(self, fn, callback):
+        """Call ``callback()`` once ``fn``'s artifacts exist: at once, or after a NUMBA
+        function's first call (Numba compiles or loads its cache then)."""
+        numbafiles.after_first_call(fn, callback)
+
+    def uncacheable_reason(self, fn):
+        if type(fn.maker) is not pt_maker.FunctionMaker:
+            return "mode"  # DebugMode builds its own maker
+        linker = type(fn.maker.linker).__name__
+        if linker not in ("VMLinker", "CLinker", "NumbaLinker", "PerformLinker",
+                          "OpWiseCLinker"):
+            return "linker"  # JAX, PyTorch, MLX: their compiled code is not carried
+        return None
+
+    def default_name(self, frame):
+        return None  # PyTensor leaves an unnamed function unnamed
+
+    def as_called(self, fn, kwargs):
+        name = kwargs.get("name")
+        fn.name = fn.maker.name = name
+        profile = kwargs.get("profile")
+        if profile is None:
+            profile = config.profile or config.print_global_stats or None
+        if profile is True:
+            profile = ProfileStats(message=name)
+        elif isinstance(profile, str):
+            profile = ProfileStats(message=profile)
+        fn.profile = fn.maker.profile = profile or None
+
+    def summary(self, fn, sig):
+        nodes = fn.maker.fgraph.toposort()
+        ops = {}
+        for node in nodes:
+            ops[type(node.op).__name__] = ops.get(type(node.op).__name__, 0) + 1
+        return {"backend": self.name, "linker": type(fn.maker.linker).__name__,
+                "nodes": len(nodes), "ops": dict(sorted(ops.items())),
+                "inputs": len(sig.inputs), "shared": len(sig.shared)}
+
+    # --- serialize -------------------------------------------------------------------------
+    def dumps(self, fn, shared, inputs):
+        payload = serialize.dumps(fn, shared, inputs)
+        prefix = _compiledir_prefix()
+        paths = [os.path.join(prefix, p) for p in sorted(cthunks.module_paths(fn))]
+        return payload, paths + numbafiles.files(fn)
+
+    def loads(self, payload, shared, inputs):
+        return serialize.loads(payload, shared, inputs)
+
+    def dumps_types(self, variables):
+        import base64
+        import pickle
+        try:
+            return base64.b64encode(pickle.dumps([v.type for v in variables])).decode("ascii")
+        except Exception:
+            return None
+
+    def standins(self, text, shared=True):
+        import base64
+        import pickle
+        types_ = pickle.loads(base64.b64decode(text))
+        if not shared:
+            return [t("standin_input_%d" % k) for k, t in enumerate(types_)]
+        return [SharedVariable(type=t, value=None, strict=None, name="standin_%d" % k,
+                               container=Container(t, storage=[None]))
+                for k, t in enumerate(types_)]
+
+    def artifact_root(self):
+        return str(config.base_compiledir)
+
+    # --- install() -------------------------------------------------------------------------
+    def hook(self, replacement):
+        if not self._hooked:
+            hooks.hook(replacement)
+            self._hooked = True
+
+    def unhook(self):
+        if self._hooked:
+            hooks.unhook()
+            self._hooked = False
+
+    # --- cached_function -------------------------------------------------------------------
+    def type_for_value(self, value, position, name):
+        """The PyTensor type a call argument asks for: dtype and ndim (no static shape)."""
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind not in "biufc":
+                raise FncacheTypeError("argument %d (%s): arrays of dtype %s cannot be PyTensor "
+                                       "inputs" % (position, name, value.dtype))
+            return TensorType(value.dtype.name, shape=(None,) * value.ndim)
+        if isinstance(value, np.generic):
+            return TensorType(value.dtype.name, shape=())
+        if isinstance(value, bool):
+            return TensorType("bool", shape=())
+        if isinstance(value, int):
+            return TensorType("int64", shape=())
+        if isinstance(value, float):
+            return TensorType(config.floatX, shape=())
+        if isinstance(value, (list, tuple)):
+            return self.type_for_value(np.asarray(value), position, name)
+        raise FncacheTypeError("argument %d (%s): %s values cannot be PyTensor inputs; pass "
+                               "arrays or scalars" % (position, name, type(value).__name__))
+
+    def dispatch_key(self, args):
+        sig = []
+        for a in args:
+            t = type(a)
+            if t is np.ndarray or isinstance(a, np.generic):
+                sig.append((a.dtype.num, a.ndim))
+            elif t is float:
+                sig.append((config.floatX, 0))
+            elif t is int:
+                sig.append(("int64", 0))
+            elif t is bool:
+                sig.append(("bool", 0))
+            elif t is list or t is tuple:
+                a = np.asarray(a)
+                sig.append((a.dtype.num, a.ndim))
+            else:
+                sig.append((t,))
+        return tuple(sig)
+
+    def input_type(self, declared):
+        return declared.type if isinstance(declared, Variable) else declared
+
+    def is_shared_variable(self, obj):
+        return isinstance(obj, SharedVariable)
+
+    # --- memo ------------------------------------------------------------------------------
+    def container_value(self, value):
+        return value.storage[0] if isinstance(value, Container) else value
+
+    # --- tests -----------------------------------------------------------------------------
+    def compiler_counters(self):
+        """Counts gcc runs, rewrites and Numba compiles (fncache.backends.pytensor.counters)."""
+        return counters.counting()

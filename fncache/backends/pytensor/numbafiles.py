@@ -1,0 +1,218 @@
+"""Numba: carry a function's cache files, and load it without funcify or a Numba compile.
+
+PyTensor's NUMBA linker funcifies every node (generates Python source per op), wraps
+the whole graph in ``def numba_funcified_fgraph(*args): return jitable_func(*args)``
+registered under ``"<fgraph key>_fastmath<0|1>"``, and Numba compiles it (or loads it
+from ``base_compiledir/numba``) at the function's first call. Its files are named by
+that key: ``string.numba_funcified_fgraph-<key>_fastmath1.py312.nbi`` (the index:
+overload key -> data file) and ``....<n>.nbc`` (object code of the whole graph).
+
+Recording (``with recording():``, at compile time) keeps the key and the wrapper's
+name on the linker, which is pickled with the maker. ``files(fn)`` lists the key's
+files once the function has run (``after_first_call``). Loading (``with loading():``)
+replaces funcify by a stand-in wrapper of the same name and bytecode, registered under
+the same key: Numba finds the overload in the index and loads its object code. Only if
+the index lacks the call's signature does the stand-in run the real funcify first, so
+the result is the same function either way.
+"""
+import glob
+import io
+import os
+import pickle
+import tempfile
+import threading
+
+from pytensor.configdefaults import config
+
+_state = threading.local()
+KEY = "_fncache_numba_key"      # linker attribute: the fgraph key (pickled with the maker)
+NAME = "_fncache_numba_name"    # linker attribute: the wrapper's function name
+_WRAPPER = "def {name}(*args): return jitable_func(*args)"
+stats = {"stand_ins": 0, "funcified": 0}  # this process (tests read them)
+
+
+class _Switch:
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        setattr(_state, self.name, getattr(_state, self.name, 0) + 1)
+
+    def __exit__(self, *exc):
+        setattr(_state, self.name, getattr(_state, self.name) - 1)
+
+
+def _flag(name):
+    return getattr(_state, name, 0) > 0
+
+
+def recording():
+    return _Switch("recording")
+
+
+def loading():
+    return _Switch("loading")
+
+
+def cache_dir():
+    from pytensor.link.numba import cache
+    return str(cache.NUMBA_CACHE_PATH)
+
+
+def _disambiguator(key):
+    return "%s_fastmath%d" % (key, int(config.numba__fastmath))
+
+
+def linker_of(fn):
+    """The NumbaLinker of a compiled function, or None (other linkers)."""
+    from pytensor.link.numba.linker import NumbaLinker
+    linker = getattr(getattr(fn, "maker", None), "linker", None)
+    return linker if isinstance(linker, NumbaLinker) else None
+
+
+def files(fn):
+    """Cache files of ``fn``'s whole-graph function, relative to base_compiledir."""
+    linker = linker_of(fn)
+    key = getattr(linker, KEY, None) if linker is not None else None
+    if key is None:
+        return []
+    base = str(config.base_compiledir)
+    pattern = os.path.join(glob.escape(cache_dir()), "*-%s.py*" % _disambiguator(key))
+    return sorted(os.path.relpath(p, base) for p in glob.glob(pattern))
+
+
+def after_first_call(fn, callback):
+    """Call ``callback()`` once ``fn`` has run once (Numba compiles or loads at its first
+    call); at once for functions of other linkers."""
+    if linker_of(fn) is None:
+        callback()
+        return
+    vm = fn.vm
+
+    class FirstCall:
+        """Stands in for ``fn.vm`` until a call succeeds; then puts it back."""
+
+        def __getattr__(self, name):
+            return getattr(vm, name)
+
+        def __call__(self):
+            outputs = vm()
+            if fn.vm is self:
+                fn.vm = vm
+                callback()
+            return outputs
+
+    fn.vm = FirstCall()
+
+
+def merge_index(path, data):
+    """Write Numba index ``data`` at ``path``, keeping overloads an index there already has.
+
+    Returns {carried data file name: name to write it under} for the carried overloads
+    that were added (their numbers may collide with the existing index's).
+    """
+    from numba.core.serialize import dumps
+    with open(path, "rb") as f:
+        version = pickle.load(f)
+        stamp, present = pickle.loads(f.read())
+    stream = io.BytesIO(data)
+    carried_version = pickle.load(stream)
+    carried_stamp, carried = pickle.loads(stream.read())
+    if (version, stamp) != (carried_version, carried_stamp):
+        return {}
+    used = set(present.values())
+    renames = {}
+    base = os.path.basename(path)[:-len(".nbi")]
+    number = 1
+    for key, name in carried.items():
+        if key in present:
+            continue
+        while "%s.%d.nbc" % (base, number) in used:
+            number += 1
+        renames[name] = "%s.%d.nbc" % (base, number)
+        used.add(renames[name])
+        present[key] = renames[name]
+    if renames:
+        folder = os.path.dirname(path)
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".fncache-")
+        with os.fdopen(handle, "wb") as f:
+            pickle.dump(version, f, protocol=-1)
+            f.write(dumps((stamp, present)))
+        os.replace(temporary, path)
+    return renames
+
+
+_applied = False
+
+
+def apply():
+    """Hook NumbaLinker's funcify and jit steps (once)."""
+    global _applied
+    if _applied:
+        return
+    _applied = True
+    from numba.core import sigutils
+    from pytensor.link.numba import cache as pt_cache
+    from pytensor.link.numba.linker import NumbaLinker
+
+    pytensor_convert = NumbaLinker.fgraph_convert
+    pytensor_jit = NumbaLinker.jit_compile
+
+    def fgraph_convert(self, fgraph, **kwargs):
+        key = self.__dict__.get(KEY)
+        if _flag("loading") and key is not None and config.numba__cache:
+            from pytensor.link.numba.dispatch import basic as dispatch_basic
+            name = self.__dict__.get(NAME, "numba_funcified_fgraph")
+            env = dict(vars(dispatch_basic), jitable_func=None)
+            stand_in = pt_cache.compile_numba_function_src(
+                _WRAPPER.format(name=name), name, global_env=env,
+                cache_key=_disambiguator(key))
+
+            def funcify():  # only when Numba must compile: the real function body
+                real, _ = pytensor_convert(self, fgraph, **kwargs)
+                env["jitable_func"] = real.py_func.__globals__["jitable_func"]
+                stats["funcified"] += 1
+
+            self._fncache_funcify = funcify
+            stats["stand_ins"] += 1
+            return _PyFunc(stand_in), key
+        fn, key = pytensor_convert(self, fgraph, **kwargs)
+        if _flag("recording") and key is not None:
+            self.__dict__[KEY] = key
+            self.__dict__[NAME] = fn.py_func.__name__
+        return fn, key
+
+    def jit_compile(self, fn_and_cache):
+        dispatcher = pytensor_jit(self, fn_and_cache)
+        funcify = self.__dict__.pop("_fncache_funcify", None)
+        if funcify is not None:
+            numba_compile = dispatcher.compile
+            pending = [True]
+
+            def compile(sig):
+                if pending[0]:
+                    args, _ = sigutils.normalize_signature(sig)
+                    if dispatcher.overloads.get(tuple(args)) is None \
+                            and not _in_index(dispatcher, sig):
+                        funcify()
+                        pending[0] = False
+                return numba_compile(sig)
+
+            dispatcher.compile = compile
+        return dispatcher
+
+    NumbaLinker.fgraph_convert = fgraph_convert
+    NumbaLinker.jit_compile = jit_compile
+
+
+class _PyFunc:
+    """What ``jit_compile`` reads from fgraph_convert's result: ``.py_func``."""
+
+    def __init__(self, py_func):
+        self.py_func = py_func
+
+
+def _in_index(dispatcher, sig):
+    cache = dispatcher._cache
+    key = cache._index_key(sig, dispatcher.targetctx.codegen())
+    return key in cache._cache_file._load_index()
