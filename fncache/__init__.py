@@ -1,33 +1,49 @@
-"""fncache: a compiled-function and result cache that makes Theano programs start fast."""
+"""fncache: a compiled-function and result cache that makes Theano programs start fast.
+
+The public names, nothing else. ``import fncache`` imports no graph library (a graph's
+backend is imported when a graph is at hand) and no numpy: names whose modules need
+them are attributes made on first use (module ``__getattr__``).
+"""
 __version__ = "0.1.0"
 
-from fncache import compat  # noqa: F401  (makes Theano work on this Python first)
-from fncache.api import cached_function, configure, function, install, uninstall  # noqa: E402
-from fncache.config import ConfigError, settings as _settings  # noqa: E402
-from fncache.errors import FncacheError, FncacheTypeError, FncacheValueError, UnknownKeyError  # noqa: E402,E501
-from fncache.keys.explain import explain  # noqa: E402
-from fncache.keys.values import UnhashableValue  # noqa: E402
-from fncache.memo import MemoizeError, clear, memoize  # noqa: E402
-from fncache.keys.graph import UnkeyableGraph, signature as _signature  # noqa: E402
-from fncache.store import open_in_background as _open_in_background  # noqa: E402
-from fncache.profiling import profile  # noqa: E402
-from fncache.store.tiered import FncacheWarning  # noqa: E402
-from fncache.summary import stats  # noqa: E402
+import importlib as _importlib
+import os as _os
 
+from fncache.backends import importhook as _importhook
+from fncache.config import settings as _settings
+from fncache.errors import (ConfigError, FncacheError, FncacheTypeError, FncacheValueError,  # noqa: F401
+                            FncacheWarning, UnkeyableGraph, UnknownKeyError)
 
-def graph_key(inputs, outputs, updates=None, givens=None, mode=None, **theano_function_kwargs):
-    """The hex key of a graph: equal keys mean the compiled functions behave the same."""
-    return _signature(inputs, outputs, updates=updates, givens=givens, mode=mode,
-                      **theano_function_kwargs).key
-
+# public name -> module that defines it (imported at the first use of the name)
+_LAZY = {
+    "function": "fncache.api", "cached_function": "fncache.api", "graph_key": "fncache.api",
+    "install": "fncache.api", "uninstall": "fncache.api", "configure": "fncache.api",
+    "memoize": "fncache.memo", "clear": "fncache.memo", "MemoizeError": "fncache.memo",
+    "explain": "fncache.keys.explain", "UnhashableValue": "fncache.keys.values",
+    "profile": "fncache.observe.profiling", "stats": "fncache.observe.stats",
+}
 
 __all__ = ["function", "cached_function", "memoize", "clear", "graph_key", "explain", "install",
-           "uninstall", "configure", "stats", "profile", "ConfigError", "FncacheError", "FncacheTypeError", "FncacheValueError", "FncacheWarning",
-           "MemoizeError", "UnhashableValue", "UnkeyableGraph", "UnknownKeyError"]
+           "uninstall", "configure", "stats", "profile", "ConfigError", "FncacheError",
+           "FncacheTypeError", "FncacheValueError", "FncacheWarning", "MemoizeError",
+           "UnhashableValue", "UnkeyableGraph", "UnknownKeyError"]
 
-import os as _os  # noqa: E402
 
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError("module 'fncache' has no attribute %r" % name)
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+_importhook.install()  # Theano's Python 3.11 fixes, applied when the program imports it
 if _os.environ.get("FNCACHE_INSTALL", "").strip().lower() in ("1", "true", "yes", "on"):
-    install()
+    __getattr__("install")()
 if not _settings.disabled:
-    _open_in_background()
+    _importlib.import_module("fncache.store").open_in_background()

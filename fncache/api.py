@@ -1,14 +1,14 @@
-"""Front doors: fncache.function, @cached_function, install()/uninstall()."""
+"""Front doors: fncache.function, @cached_function, install()/uninstall(), graph_key.
+
+Each dispatches to the backend of the graph's own objects (fncache.backends); nothing here
+imports a graph library.
+"""
 import functools
 import inspect
-import sys
 import threading
 
-import numpy as np
-import theano
-import theano.tensor as T
-
-from fncache import compiled, memo
+from fncache import backends, compiled, memo
+from fncache.backends import importhook
 from fncache.config import settings
 from fncache.errors import FncacheTypeError
 
@@ -25,90 +25,60 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_defa
     ``memoize=True | "replay" | "rows" | {options}`` also memoizes its results (fncache.memoize).
     """
     options = memo.Options.from_argument(memoize)
-    fn = compiled.function(
-        inputs, outputs, mode=mode, updates=updates, givens=givens,
-        no_default_updates=no_default_updates, accept_inplace=accept_inplace, name=name,
-        rebuild_strict=rebuild_strict, allow_input_downcast=allow_input_downcast,
-        profile=profile, on_unused_input=on_unused_input)
-    return fn if options is None else memo.memoize_theano(fn, options)
+    backend = backends.for_objects(inputs, outputs, updates, givens)
+    return _function(backend, options, inputs, outputs, mode=mode, updates=updates,
+                     givens=givens, no_default_updates=no_default_updates,
+                     accept_inplace=accept_inplace, name=name, rebuild_strict=rebuild_strict,
+                     allow_input_downcast=allow_input_downcast, profile=profile,
+                     on_unused_input=on_unused_input)
+
+
+def _function(backend, options, inputs, outputs, **kwargs):
+    fn = compiled.function(backend, inputs, outputs, **kwargs)
+    return fn if options is None else memo.memoize_compiled(fn, options)
+
+
+def graph_key(inputs, outputs, updates=None, givens=None, mode=None, **function_kwargs):
+    """The hex key of a graph: equal keys mean the compiled functions behave the same."""
+    backend = backends.for_objects(inputs, outputs, updates, givens)
+    return backend.signature(inputs, outputs, dict(function_kwargs, updates=updates,
+                                                   givens=givens, mode=mode)).key
 
 
 # ---------------------------------------------------------------- install()
-_installed = None
+_installed = False
+
+
+def _hook_for(backend):
+    return function
 
 
 def install():
-    """Send every ``theano.function`` call in this process through the cache."""
+    """Send every ``theano.function`` call in this process through the cache (a library
+    imported later is hooked when it is imported)."""
     global _installed
-    if _installed is None:
-        _installed = compiled.theano_function
-        theano.function = function
-        theano.compile.function = function
-        sys.modules["theano.compile.function"].function = function
+    if not _installed:
+        _installed = True
+        for root in backends.BACKENDS:
+            importhook.when_imported(root, functools.partial(_hook, root))
+
+
+def _hook(root):
+    if _installed:
+        backend = backends.get(root)
+        backend.hook(_hook_for(backend))
 
 
 def uninstall():
     """Undo ``install()``: ``theano.function`` is Theano's own again."""
     global _installed
-    if _installed is not None:
-        theano.function = _installed
-        theano.compile.function = _installed
-        sys.modules["theano.compile.function"].function = _installed
-        _installed = None
+    if _installed:
+        _installed = False
+        backends.uninstall_all()
 
 
 # ---------------------------------------------------------- @cached_function
-def _type_of_argument(value, position, name):
-    """The Theano type a call argument asks for: dtype and ndim, like a JIT."""
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "biufc":
-            raise FncacheTypeError("argument %d (%s): arrays of dtype %s cannot be Theano inputs"
-                            % (position, name, value.dtype))
-        return T.TensorType(value.dtype.name, (False,) * value.ndim)
-    if isinstance(value, np.generic):
-        return T.TensorType(value.dtype.name, ())
-    if isinstance(value, bool):
-        return T.TensorType("bool", ())
-    if isinstance(value, int):
-        return T.TensorType("int64", ())
-    if isinstance(value, float):
-        return T.TensorType(theano.config.floatX, ())
-    if isinstance(value, (list, tuple)):
-        return _type_of_argument(np.asarray(value), position, name)
-    raise FncacheTypeError("argument %d (%s): %s values cannot be Theano inputs; pass arrays or scalars"
-                    % (position, name, type(value).__name__))
-
-
-def _dispatch_signature(args):
-    """The dispatch key: per argument, exactly the Theano type it would be given.
-
-    (dtype, ndim) as ``_type_of_argument`` derives them, cheaply: arrays and scalars by
-    their dtype, Python floats by the current floatX, lists and tuples by the array numpy
-    makes of them (``[1, 2]`` is int64, ``[4e9, 0.5]`` float64). Anything else keys by its
-    class and is refused by ``_type_of_argument`` when the call specializes.
-    """
-    sig = []
-    for a in args:
-        t = type(a)
-        if t is np.ndarray:
-            sig.append((a.dtype.num, a.ndim))  # num: as fine as the dtype's name, and faster
-        elif t is float:
-            sig.append((theano.config.floatX, 0))
-        elif t is int:
-            sig.append(("int64", 0))
-        elif t is bool:
-            sig.append(("bool", 0))
-        elif t is list or t is tuple:
-            a = np.asarray(a)
-            sig.append((a.dtype.num, a.ndim))
-        elif isinstance(a, (np.ndarray, np.generic)):
-            sig.append((a.dtype.num, a.ndim))
-        else:
-            sig.append((t,))
-    return tuple(sig)
-
-
-def _split_builder_result(result):
+def _split_builder_result(result, backend):
     """(outputs, updates) from what a graph builder returned.
 
     A builder returns its outputs, or ``(outputs, updates)`` where updates is a
@@ -120,9 +90,27 @@ def _split_builder_result(result):
             return outputs, updates
         if (isinstance(updates, list)  # [] too: a builder that has no updates this time
                 and all(isinstance(p, tuple) and len(p) == 2
-                        and isinstance(p[0], theano.compile.SharedVariable) for p in updates)):
+                        and backend.is_shared_variable(p[0]) for p in updates)):
             return outputs, updates
     return result, None
+
+
+def _builder_backend(builder):
+    """The backend a builder's graphs belong to (inputs undeclared): the graph-library modules
+    its code reads (its globals), else the one library imported, else a clear error."""
+    code_globals = getattr(builder, "__globals__", {})
+    names = getattr(getattr(builder, "__code__", None), "co_names", ())
+    found = backends.for_modules(code_globals[n] for n in names
+                                 if n in code_globals and inspect.ismodule(code_globals[n]))
+    if found is not None:
+        return found
+    loaded = backends.imported()
+    if len(loaded) == 1:
+        return loaded[0]
+    raise FncacheTypeError("cached_function: cannot tell which graph library %s builds with "
+                           "(%s imported); declare its input types with inputs=[...]"
+                           % (getattr(builder, "__qualname__", builder),
+                              ", ".join(b.name for b in loaded) or "none"))
 
 
 class CachedFunction:
@@ -140,28 +128,47 @@ class CachedFunction:
         self.builder_signature = inspect.signature(builder)
         self.parameter_names = list(self.builder_signature.parameters)
         self.declared_types = None
+        self._backend = None
         if inputs is not None:
             if len(inputs) != len(self.parameter_names):
                 raise FncacheTypeError("cached_function: %d input types for %d builder parameters"
                                 % (len(inputs), len(self.parameter_names)))
-            self.declared_types = [t.type if isinstance(t, theano.Variable) else t for t in inputs]
+            self._backend = backends.for_objects(inputs)
+            self.declared_types = [self._backend.input_type(t) for t in inputs]
         self.specializations = {}
         self._lock = threading.Lock()
         functools.update_wrapper(self, builder)
 
+    @property
+    def backend(self):
+        """The backend of the builder's graphs (chosen at the first call if not declared)."""
+        if self._backend is None:
+            self._backend = _builder_backend(self.builder)
+        return self._backend
+
     def compile_for(self, types):
         """The compiled function for these input types (built, loaded or remembered)."""
         variables = [t(name=n) for t, n in zip(types, self.parameter_names)]
-        outputs, updates = _split_builder_result(self.builder(*variables))
+        outputs, updates = _split_builder_result(self.builder(*variables), self.backend)
         kwargs = dict(self.theano_kwargs)
         kwargs.setdefault("name", getattr(self.builder, "__qualname__", None))
-        fn = compiled.function(variables, outputs, updates=updates, **kwargs)
-        return fn if self.memo_options is None else memo.memoize_theano(fn, self.memo_options)
+        return _function(self.backend, self.memo_options, variables, outputs, updates=updates,
+                         **kwargs)
+
+    def fncache_memoize(self, options):
+        """``memoize(cached)``: memoize the functions it compiles from now on."""
+        self.memo_options = options
+        return self
+
+    def fncache_clear(self):
+        """``fncache.clear(cached)``: delete the stored results of every specialization."""
+        return sum(memo.clear(f) for f in list(self.specializations.values())
+                   if memo.is_memoized(f))
 
     def __call__(self, *args, **kwargs):
         if kwargs or len(args) != len(self.parameter_names):
             args = self._bind(args, kwargs)
-        key = _dispatch_signature(args) if self.declared_types is None else len(args)
+        key = self.backend.dispatch_key(args) if self.declared_types is None else len(args)
         fn = self.specializations.get(key)
         if fn is None:
             fn = self._specialize(key, args)
@@ -186,7 +193,7 @@ class CachedFunction:
             fn = self.specializations.get(key)
             if fn is None:
                 types = self.declared_types or [
-                    _type_of_argument(a, i, n)
+                    self.backend.type_for_value(a, i, n)
                     for i, (a, n) in enumerate(zip(args, self.parameter_names))]
                 fn = self.compile_for(types)
                 self.specializations[key] = fn

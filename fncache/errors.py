@@ -35,5 +35,19 @@ class EntryRejected(FncacheError):
         self.reason = reason
 
 
+class UnkeyableGraph(FncacheError, ValueError):
+    """The call cannot be fingerprinted safely; compile it without the cache."""
+
+
+class BadCall(UnkeyableGraph, FncacheTypeError):
+    """A call the library's ``function`` itself would reject (inputs not a list, an output
+    that is no Variable, ...): raised at once, saying what is wrong, instead of a
+    traceback from deep inside the compile."""
+
+
+class SerializationError(FncacheError):
+    """The function cannot be stored safely; it is compiled but not cached."""
+
+
 class FncacheWarning(UserWarning):
     """A cache tier, entry or setting had a problem; fncache carried on without it."""

@@ -25,19 +25,20 @@ import warnings
 
 import numpy as np
 
-from fncache import counters
+from fncache import callsite
 from fncache.config import settings
-from fncache.errors import EntryRejected, FncacheError, FncacheTypeError
+from fncache.errors import EntryRejected, FncacheError, FncacheTypeError, FncacheWarning
+from fncache.format import FORMAT_VERSION
 from fncache.keys import code as codekeys
-from fncache.keys import env as keys_env
-from fncache.keys.values import UnhashableValue, ValueHasher, content_digest
-from fncache.store import MEMO_BLOB_PREFIX, arrays, current, envelope
-from fncache.store.tiered import FncacheWarning
-from theano.gof.link import Container
+from fncache.keys.digest import content_digest
+from fncache.keys.values import UnhashableValue, ValueHasher
+from fncache.names import MEMO, MEMO_BLOB_PREFIX
+from fncache.observe import counters
+from fncache.store import arrays, current, envelope
 
 _log = logging.getLogger("fncache")
 KIND = "memo"
-PREFIX = "memo:"
+PREFIX = MEMO
 BLOB_PREFIX = MEMO_BLOB_PREFIX
 MODES = ("pure", "replay", "rows")
 DEFAULT_MIN_SECONDS = 0.001  # storing and hashing a result costs tens of microseconds
@@ -344,8 +345,8 @@ def _as_outputs(result):
     return "single", [result]
 
 
-class MemoizedTheanoFunction(_Memoized):
-    """A compiled Theano function with memoized results; its attributes pass through."""
+class MemoizedCompiledFunction(_Memoized):
+    """A compiled function (of any backend) with memoized results; its attributes pass through."""
 
     def __init__(self, fn, options):
         super().__init__(options)
@@ -373,9 +374,7 @@ class MemoizedTheanoFunction(_Memoized):
     def _restore_defaults(self):
         """What Theano's call does at its end (a miss has done it already; it is idempotent)."""
         for i, value in self.refeed:
-            if isinstance(value, Container):
-                value = value.storage[0]
-            self.fn[i] = value
+            self.fn[i] = self.fn.fncache_backend.container_value(value)
 
     def _hasher(self, args, kwargs):
         hasher = ValueHasher(allow_pickle=self.options.allow_pickle)
@@ -441,7 +440,7 @@ class MemoizedFunction(_Memoized):
     def _hasher(self, args, kwargs):
         fp = codekeys.fingerprint(self.func, self.options.ignore)
         hasher = ValueHasher(allow_pickle=self.options.allow_pickle)
-        hasher.update((keys_env.FORMAT_VERSION, self.options.mode, fp.static))  # a new format, new keys
+        hasher.update((FORMAT_VERSION, self.options.mode, fp.static))  # a new format, new keys
         fp.hash_reads(hasher)
         return hasher
 
@@ -463,8 +462,7 @@ def _label(fn):
     """The function's name, or where the user made it (Theano names unnamed ones after us)."""
     if fn.name and "fncache" not in fn.name:
         return fn.name
-    from fncache.compiled import _where
-    return "the function made at %s" % _where()
+    return "the function made at %s" % callsite.where()
 
 
 def _impure_reason(fn):
@@ -476,7 +474,7 @@ def _impure_reason(fn):
         names, ", ..." if len(updated) > 5 else "")
 
 
-def memoize_theano(fn, options):
+def memoize_compiled(fn, options):
     """Memoize a function from ``fncache.function``; impure ones come back unwrapped."""
     if settings.disabled:
         return fn
@@ -497,7 +495,7 @@ def memoize_theano(fn, options):
         warnings.warn("fncache: %s is not memoized: an explicit input has an update"
                       % _label(fn), FncacheWarning, stacklevel=3)
         return fn
-    return MemoizedTheanoFunction(fn, options)
+    return MemoizedCompiledFunction(fn, options)
 
 
 def memoize(func=None, *, mode="pure", axis=0, batched=(0,), max_bytes=None,
@@ -521,16 +519,19 @@ def memoize(func=None, *, mode="pure", axis=0, batched=(0,), max_bytes=None,
 
 
 def _wrap(func, options):
-    from fncache.api import CachedFunction
-    if isinstance(func, CachedFunction):
-        func.memo_options = options
-        return func
+    if hasattr(type(func), "fncache_memoize"):  # a @cached_function
+        return func.fncache_memoize(options)
     if hasattr(func, "maker") and hasattr(func, "fncache_key"):
-        return memoize_theano(func, options)
+        return memoize_compiled(func, options)
     if inspect.isfunction(func):
         return MemoizedFunction(func, options)
     raise MemoizeError("memoize takes a Python function or a function from fncache.function, "
                        "not %s" % type(func).__name__)
+
+
+def is_memoized(fn):
+    """True for what memoize() returns (a function whose results are stored)."""
+    return isinstance(fn, _Memoized)
 
 
 def clear(fn):
@@ -538,12 +539,10 @@ def clear(fn):
 
     Entries that exist only in a team tier that cannot list its keys are left to expire.
     """
-    from fncache.api import CachedFunction
     if isinstance(fn, _Memoized):
         return fn.clear()
-    if isinstance(fn, CachedFunction):
-        return sum(f.clear() for f in list(fn.specializations.values())
-                   if isinstance(f, _Memoized))
+    if hasattr(type(fn), "fncache_clear"):  # a @cached_function
+        return fn.fncache_clear()
     if inspect.isfunction(fn):  # the undecorated function: its name is the prefix
         return clear_prefix("%spy:%s.%s:" % (PREFIX, fn.__module__, fn.__qualname__))
     raise MemoizeError("clear() takes a memoized function, not %s" % type(fn).__name__)

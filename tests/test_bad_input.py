@@ -15,7 +15,7 @@ import pytest
 import fncache
 import theano
 import theano.tensor as T
-from fncache import inventory
+from fncache.cli import inventory
 from fncache.errors import FncacheError
 from fncache.store import current
 
@@ -110,7 +110,8 @@ def _theano_rejects():
 def test_a_call_theano_rejects_raises_theanos_own_error(label, filled):
     """fncache.function (and theano.function under install()) raise exactly what
     theano.function raises: the same type and message."""
-    from fncache.compiled import theano_function
+    from fncache import backends
+    theano_function = backends.get("theano").library_function()
     call = _theano_rejects()[label]
     with pytest.raises(Exception) as plain:
         call(theano_function)

@@ -65,7 +65,7 @@ import logging, io
 stream = io.StringIO()
 handler = logging.StreamHandler(stream); logging.getLogger("fncache").addHandler(handler)
 logging.getLogger("fncache").setLevel(logging.INFO)
-import fncache.compat.scan as compat_scan
+import fncache.backends.theano.compat.scan as compat_scan
 def broken():
     raise RuntimeError("no compiler today")
 compat_scan.build_scan_perform = broken
@@ -142,7 +142,7 @@ def test_without_the_fixes_a_fresh_process_recompiles():
     """The fixes matter: with Theano's own versions restored, gcc runs again."""
     run_python(WARM_GRAPH, env={"PYTHONHASHSEED": "3"})
     stock = """
-import fncache.compat.cversion as cv
+import fncache.backends.theano.compat.cversion as cv
 cv.restore_theano_originals()
 """ + WARM_GRAPH
     _, counts, _ = run_python(stock, env={"PYTHONHASHSEED": "4"})

@@ -11,7 +11,7 @@ import theano.tensor as T
 
 import fncache.keys.explain as explain_module
 from fncache.keys.explain import UnknownKey, explain, lookup, register
-from fncache.keys.graph import signature
+from fncache.backends.theano.graph import signature
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_graph_key import CASES, _pair  # noqa: E402  (the targeted pairs)

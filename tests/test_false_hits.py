@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 import fncache
 import theano
 import theano.tensor as T
-from fncache import counters
-from fncache.keys.graph import signature
+from fncache.observe import counters
+from fncache.backends.theano.graph import signature
 from fncache.keys.values import hash_values
 
 from forge import xxh3_twins
@@ -408,7 +408,7 @@ _default_steps = st.lists(st.tuples(st.sampled_from(["value", "item", "call", "c
 @given(_default_steps)
 def test_property_memoized_defaults_behave_as_theano(cache_dir, steps):
     plain, memo = _defaults_pair()
-    assert isinstance(memo, fncache.memo.MemoizedTheanoFunction)
+    assert isinstance(memo, fncache.memo.MemoizedCompiledFunction)
     for what, v in steps:
         for f in (plain, memo):
             if what == "value":

@@ -23,8 +23,8 @@ from theano.ifelse import ifelse
 from theano.sandbox.rng_mrg import MRG_RandomStreams
 from theano.tensor.shared_randomstreams import RandomStreams
 
-from fncache.keys.env import FORMAT_VERSION, environment_part, excluded_settings
-from fncache.keys.graph import PART_NAMES, GraphSignature, UnkeyableGraph, signature
+from fncache.backends.theano.env import FORMAT_VERSION, environment_part, excluded_settings
+from fncache.backends.theano.graph import PART_NAMES, GraphSignature, UnkeyableGraph, signature
 
 # Theano 1.0.5's own deprecation noise (np.complex, imp, pkg_resources).
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -76,7 +76,7 @@ _CHILD = textwrap.dedent(r"""
     from collections import OrderedDict
     from theano.sandbox.rng_mrg import MRG_RandomStreams
     from theano.tensor.shared_randomstreams import RandomStreams
-    from fncache.keys.graph import signature
+    from fncache.backends.theano.graph import signature
 
     junk = int(sys.argv[1])
     # unrelated objects created first, in a different number and order per run
@@ -681,9 +681,9 @@ def test_linear_time_measurement(capsys):
 
 def test_each_part_digest_is_logged_at_debug(caplog):
     x = T.dvector("x")
-    with caplog.at_level("DEBUG", logger="fncache.keys.graph"):
+    with caplog.at_level("DEBUG", logger="fncache.backends.theano.graph"):
         sig = signature([x], x * 2)
-    logged = [r.getMessage() for r in caplog.records if r.name == "fncache.keys.graph"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "fncache.backends.theano.graph"]
     for name in PART_NAMES:
         assert any(("part %s = %s" % (name, sig.parts[name])) in m for m in logged), name
 

@@ -41,7 +41,8 @@ def test_keras_convnet_second_run_loads_every_function_bit_for_bit(cache_dir):
 
     code = '''
 import os, sys
-from fncache import cli, counters
+from fncache import cli
+from fncache.observe import counters
 os.environ["FNCACHE_EXAMPLE_QUICK"] = "1"
 try:
     cli.main(["run", "--summary", %r])

@@ -11,7 +11,7 @@ import pytest
 import fncache
 import theano
 import theano.tensor as T
-from fncache import counters
+from fncache.observe import counters
 from fncache.store import arrays, current, envelope
 
 from helpers import run_python

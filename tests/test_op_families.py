@@ -505,7 +505,7 @@ def run_families(names):
     some graphs, scan's and MRG's, compiles small helper functions).
     """
     import __main__
-    from fncache import counters
+    from fncache.observe import counters
     fncache.install()
     report = {}
     for name in names:
@@ -590,7 +590,7 @@ def test_family_loads_in_a_fresh_process_bit_for_bit(sweep, name):
 
 
 def _round_trip(obj):
-    from fncache import serialize
+    from fncache.backends.theano import serialize
     import io
     buffer = io.BytesIO()
     serialize._Pickler(buffer, ()).dump(obj)

@@ -271,7 +271,7 @@ def test_disk_full_or_read_only_midway_the_run_goes_on_with_one_warning(fault, s
 # ---------------------------------------------------------------- two format versions
 TWO_VERSIONS = '''
 import sys, warnings, numpy as np, theano.tensor as T
-import fncache.keys.env as env, fncache.store.envelope as envelope
+import fncache.backends.theano.env as env, fncache.store.envelope as envelope
 env.FORMAT_VERSION = envelope.FORMAT_VERSION = int(sys.argv[1])  # as a newer fncache would be
 env._static = None
 warnings.simplefilter("always")
@@ -290,7 +290,7 @@ result["counts"] = [s["compiled"]["compiles"], s["compiled"]["hits"], s["memo"][
 
 def test_two_format_versions_share_a_directory_each_seeing_only_its_own(tmp_path):
     env = {"FNCACHE_DIR": str(tmp_path / "cache")}
-    from fncache.keys.env import FORMAT_VERSION
+    from fncache.backends.theano.env import FORMAT_VERSION
     older, this = str(FORMAT_VERSION - 1), str(FORMAT_VERSION)
     runs = [run_python(TWO_VERSIONS, env=env, args=(version,))[0]
             for version in (older, this, older, this)]
@@ -304,7 +304,7 @@ def test_two_format_versions_share_a_directory_each_seeing_only_its_own(tmp_path
 # ---------------------------------------------------------------- load
 LOAD = '''
 import random, sys, warnings, numpy as np, theano.tensor as T
-from fncache import counters
+from fncache.observe import counters
 from fncache.store import current
 warnings.simplefilter("error", fncache.FncacheWarning)  # a tier failure or bad entry fails the run
 ops, seed = int(sys.argv[1]), int(sys.argv[2])
@@ -412,7 +412,7 @@ def reader(golden, tmp_path_factory):
     import fncache  # noqa: F401  (first: makes Theano importable)
     import theano.tensor as T
     from fncache import compiled
-    from fncache.keys.graph import signature
+    from fncache.backends.theano.graph import signature
     from fncache.store import envelope
     directory, key = golden
     x = T.dvector("x")
@@ -432,7 +432,8 @@ def _load(reader, data):
     """What the whole read path makes of ``data``: (value, warnings)."""
     import warnings
     from fncache.store.memory import MemoryStore
-    from fncache.store.tiered import FncacheWarning, TieredStore
+    from fncache.errors import FncacheWarning
+    from fncache.store.tiered import TieredStore
     key, _, load, _, _ = reader
     tier = MemoryStore()
     tier.put(key, data)

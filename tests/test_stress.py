@@ -15,11 +15,12 @@ OPS = 2000 * (10 if os.environ.get("FNCACHE_SOAK") else 1)
 
 WORKER = r'''
 import hashlib, json, os, random, sys, warnings
-from fncache import counters
+from fncache.observe import counters
 from fncache.store import envelope
 from fncache.store.disk import DiskStore
 from fncache.store.redis import RedisStore
-from fncache.store.tiered import FncacheWarning, TieredStore
+from fncache.errors import FncacheWarning
+from fncache.store.tiered import TieredStore
 
 directory, url, ops, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 secret = b"stress"

@@ -68,7 +68,7 @@ import warnings
 import numpy as np
 import theano.tensor as T
 from doubler_ops import Doubler
-from fncache import counters
+from fncache.observe import counters
 x = T.dvector("x")
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
@@ -174,7 +174,8 @@ def test_verify_deep_loads_each_entry_in_a_child_process(ops_env):
     # The CLI's own process never loads an entry: here it would fail if it tried.
     code = '''
 import io, contextlib, json
-from fncache import cli, serialize
+from fncache import cli
+from fncache.backends.theano import serialize
 def refuse(*args):
     raise AssertionError("loaded in the CLI's process")
 serialize.loads = refuse

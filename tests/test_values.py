@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import fncache.compat  # noqa: F401  (before theano)
+import fncache  # noqa: F401  (its import hook makes theano importable)
+from fncache.keys import digest as digest_mod
 from fncache.keys import values as values_mod
 from fncache.keys.values import UnhashableValue, ValueHasher, hash_values
 
-VALUES_PY = values_mod.__file__
 
 
 # ---------------------------------------------------------------------------
@@ -361,11 +361,10 @@ GOLDEN = "983321a85077419e959a735e139ba8daa70c681dd9449c6a92cb1a57d7b88e72"
 
 
 def test_stable_across_processes_and_no_theano_import():
-    """Standalone module: different PYTHONHASHSEEDs, no Theano import, same hashes."""
+    """Different PYTHONHASHSEEDs, no Theano import, same hashes."""
     script = textwrap.dedent(f"""
-        import importlib.util, sys
-        spec = importlib.util.spec_from_file_location("fnv", {VALUES_PY!r})
-        mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+        import sys
+        import fncache.keys.values as mod
         import numpy as np
         print(mod.hash_values(set("abcdefghij"), frozenset(["x", "yy", "zzz"]),
                               {{"b": 1, "a": {{"q", "r"}}}}, np.arange(4.0)))
@@ -624,14 +623,14 @@ def test_keyed_by_a_key_derived_from_the_team_secret():
     import blake3
     big = np.arange(100_000.0)  # streamed, not one-shot
     saved, settings.secret = settings.secret, None
-    plain = [hash_values(1, "a"), hash_values(big), values_mod.content_digest(b"blob")]
+    plain = [hash_values(1, "a"), hash_values(big), digest_mod.content_digest(b"blob")]
     assert plain[2] == blake3.blake3(b"blob").hexdigest()
     keyed = {}
     try:
         for secret in (b"one secret", b"another secret", b"one secret"):
             settings.secret = secret
             keyed.setdefault(secret, []).append(
-                [hash_values(1, "a"), hash_values(big), values_mod.content_digest(b"blob")])
+                [hash_values(1, "a"), hash_values(big), digest_mod.content_digest(b"blob")])
     finally:
         settings.secret = saved
     one, another = keyed[b"one secret"], keyed[b"another secret"][0]

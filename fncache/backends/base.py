@@ -18,8 +18,6 @@ class Backend(abc.ABC):
     name = None
     #: Top-level module names whose objects belong to this library (type(obj).__module__ root).
     roots = ()
-    #: The exception ``dumps`` raises for a function that cannot be stored safely.
-    SerializationError = Exception
 
     # --- recognise ---------------------------------------------------------------------------
     def owns(self, obj):
@@ -72,7 +70,7 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def dumps(self, fn, shared, inputs):
         """(payload bytes, artifact paths) of ``fn`` without its shared values; paths relative
-        to ``artifact_root()``. Raises ``SerializationError`` if it cannot be stored safely."""
+        to ``artifact_root()``. Raises fncache.errors.SerializationError if it cannot be stored safely."""
 
     @abc.abstractmethod
     def loads(self, payload, shared, inputs):
@@ -92,6 +90,8 @@ class Backend(abc.ABC):
 
     #: Artifact paths (relative to artifact_root) every entry carries, if present.
     helper_artifacts = ()
+    #: File names in an artifact's folder carried with it and written after it (Theano: key.pkl).
+    artifact_companions = ()
 
     # --- install() ---------------------------------------------------------------------------
     @abc.abstractmethod

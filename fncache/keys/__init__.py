@@ -1,8 +1,5 @@
-"""Deterministic keys for Theano functions: graph structure, options, environment.
+"""Key machinery that knows no graph library: digests, value hashing, code fingerprints, explain.
 
-``fncache.keys.graph.signature`` computes keys, ``fncache.keys.env`` the
-environment part, ``fncache.keys.explain.explain`` says why two keys differ
-(not re-exported here: the function would shadow its module).
+A backend computes a graph's parts (``fncache.backends.<library>``); ``fncache.keys.explain``
+says why two keys differ.
 """
-from fncache.keys.graph import GraphSignature, UnkeyableGraph, signature  # noqa: F401
-from fncache.keys.env import FORMAT_VERSION, environment_part  # noqa: F401

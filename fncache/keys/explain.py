@@ -17,6 +17,7 @@ import re
 import sys
 import threading
 
+from fncache import backends
 from fncache.errors import FncacheTypeError, UnknownKeyError
 
 #: How many keys the in-process registry remembers...
@@ -113,11 +114,13 @@ def _resolve(x):
     if isinstance(x, str):
         parts, details = lookup(x)
         return x, parts, details
-    from fncache.keys.graph import signature
     if isinstance(x, dict):
-        sig = signature(**x)
+        call = dict(x)
+        inputs, outputs = call.pop("inputs"), call.pop("outputs", None)
+        backend = backends.for_objects(inputs, outputs, call.get("updates"), call.get("givens"))
+        sig = backend.signature(inputs, outputs, call)
     elif isinstance(x, (tuple, list)) and len(x) == 2:
-        sig = signature(x[0], x[1])
+        sig = backends.for_objects(x[0], x[1]).signature(x[0], x[1], {})
     else:
         raise FncacheTypeError("explain() takes GraphSignatures, keys, (inputs, outputs) tuples "
                                "or functions fncache compiled, got %s" % type(x).__name__)

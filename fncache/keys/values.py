@@ -10,7 +10,7 @@ Public API::
     hash_values(*objs, allow_pickle=False) -> str   # 64 hex chars (BLAKE3-256)
     h = ValueHasher(allow_pickle=False); h.update(obj); h.hexdigest()
     UnhashableValue                                  # subclass of TypeError
-    content_digest(data) -> str                      # BLAKE3 of raw bytes (blob names)
+    (content_digest(data) -> str, BLAKE3 of raw bytes, is in fncache.keys.digest)
 
 Encoding
 --------
@@ -90,68 +90,24 @@ import enum
 import pickle
 import struct
 
-import blake3
 import numpy as np
 import xxhash
 
-if __name__.startswith("fncache."):  # part of the package: fncache's own error type
-    from fncache.config import settings as _settings
-    from fncache.errors import FncacheTypeError as _TypeError
-else:  # loaded on its own by file (no package, so no Theano import): a plain TypeError
-    _settings = None
-    _TypeError = TypeError
+from fncache import backends as _backends
+from fncache.errors import FncacheTypeError as _TypeError
+from fncache.keys.digest import _THREADS_BYTES, _new_hasher
 
-__all__ = ["hash_values", "ValueHasher", "UnhashableValue", "CHUNK_BYTES", "content_digest"]
+__all__ = ["hash_values", "ValueHasher", "UnhashableValue", "CHUNK_BYTES"]
 
 #: Largest scratch copy made while hashing a non-C-contiguous array.
 CHUNK_BYTES = 1 << 20
 #: Data at least this large is fed to the hasher directly rather than copied
 #: into the small-value buffer.
 _DIRECT_BYTES = 1 << 14
-#: Inputs this large are hashed on several threads (BLAKE3 splits them in a tree).
-_THREADS_BYTES = 1 << 22
 
 _FORMAT_PREFIX = b"fncache.values/2\x00"
 
 _xxh3_64_intdigest = xxhash.xxh3_64_intdigest  # only orders set elements; never identifies
-_blake3 = blake3.blake3
-_AUTO = blake3.blake3.AUTO
-_KEY_CONTEXT = "fncache 2026 content digests: memo keys, constants and blobs"
-_derived = [None, None]  # [secret, the BLAKE3 key derived from it]
-
-
-def _digest_key():
-    """The BLAKE3 key derived from the team secret, or None (plain BLAKE3) without one."""
-    secret = _settings.secret if _settings is not None else None
-    if not secret:
-        return None
-    if _derived[0] != secret:
-        raw = secret if isinstance(secret, bytes) else str(secret).encode("utf-8")
-        _derived[:] = [secret, _blake3(raw, derive_key_context=_KEY_CONTEXT).digest()]
-    return _derived[1]
-
-
-def _new_hasher(data=b"", threads=False, keyed=True):
-    """A BLAKE3 hasher, keyed when a team secret is set; ``threads`` for large inputs."""
-    key = _digest_key() if keyed else None
-    if threads:
-        if key is None:
-            return _blake3(data, max_threads=_AUTO)
-        return _blake3(data, key=key, max_threads=_AUTO)
-    return _blake3(data) if key is None else _blake3(data, key=key)
-
-
-def content_digest(data, keyed=True):
-    """64 hex chars naming ``data`` (bytes or a buffer) by its contents, as memo keys do.
-
-    ``keyed=False``: plain BLAKE3 whatever the secret, for names every process must agree
-    on (a graph key is the same in every process that builds the graph)."""
-    view = memoryview(data)
-    if view.format != "B" or not view.c_contiguous:
-        view = view.cast("B") if view.c_contiguous else memoryview(bytes(view))
-    threads = view.nbytes >= _THREADS_BYTES
-    return _new_hasher(threads=threads, keyed=keyed).update(view).hexdigest()
-
 _pack_tag_q = struct.Struct("<cq").pack
 _pack_tag_Q = struct.Struct("<cQ").pack
 _pack_tag_d = struct.Struct("<cd").pack
@@ -671,13 +627,11 @@ _DISPATCH[np.dtype] = _Encoder.enc_dtype
 del _t
 
 
-def _theano_shared_class():
-    """SharedVariable, importing Theano only when a Theano object shows up."""
-    try:
-        from theano.compile.sharedvalue import SharedVariable
-    except Exception:  # pragma: no cover - Theano missing or broken
-        return None
-    return SharedVariable
+def _is_shared_variable(obj):
+    """True for a graph library's shared variable (its backend, imported only when one of the
+    library's objects shows up, tells); hashed by type and value like any other value."""
+    root = _backends.root_of(obj)
+    return root is not None and _backends.get(root).is_shared_variable(obj)
 
 
 def _resolve(obj):
@@ -691,11 +645,8 @@ def _resolve(obj):
         return _Encoder.enc_ndarray
     if isinstance(obj, np.dtype):
         return _Encoder.enc_dtype
-    mod = getattr(tp, "__module__", "") or ""
-    if mod == "theano" or mod.startswith("theano."):
-        shared = _theano_shared_class()
-        if shared is not None and isinstance(obj, shared):
-            return _Encoder.enc_theano_shared
+    if _is_shared_variable(obj):
+        return _Encoder.enc_theano_shared
     if isinstance(obj, enum.Enum):
         return _Encoder.enc_enum
     if isinstance(obj, tuple) and isinstance(getattr(tp, "_fields", None), tuple):

@@ -20,22 +20,21 @@ import threading
 import time
 import warnings
 
-from fncache import counters
-from fncache.keys.values import content_digest
+from fncache.observe import counters
+from fncache.keys.digest import content_digest
 from fncache.store import locks, shared
+from fncache.names import MEMO_BLOB_PREFIX, MODULE_PREFIX, RECORD
 from fncache.store.disk import DiskStore, ReadOnlyCache, open_cache
 from fncache.store.memory import MemoryStore
-from fncache.store.tiered import FncacheWarning, TieredStore
+from fncache.errors import FncacheWarning
+from fncache.store.tiered import TieredStore
 
 ENTRIES = "entries"  # diskcache folder of the entries themselves
 INDEX = "index"  # diskcache folder of entry records and statistics (never evicted)
-RECORD = "entry:"  # index key prefix of entry records
 
 # Blobs: side data stored beside entries and named by the digest of their bytes
 # (compiled C modules, large memo arrays). They are not envelopes: the signed
 # entries that use them list their digests.
-MODULE_PREFIX = "cmodule:"
-MEMO_BLOB_PREFIX = "memo-blob:"
 _BLOB_DIGESTS = {MODULE_PREFIX: lambda data: hashlib.sha256(data).hexdigest(),
                  MEMO_BLOB_PREFIX: content_digest}
 

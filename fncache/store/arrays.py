@@ -19,7 +19,7 @@ import pickle
 
 import numpy as np
 
-from fncache.keys.values import content_digest
+from fncache.keys.digest import content_digest
 
 BLOB_BYTES = 1 << 20
 _ALIGN = 64

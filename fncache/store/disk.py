@@ -28,7 +28,7 @@ import warnings
 import diskcache
 from diskcache.core import MODE_BINARY, MODE_PICKLE, MODE_RAW, MODE_TEXT, UNKNOWN
 
-from fncache.errors import FncacheError
+from fncache.errors import FncacheError, FncacheWarning
 from fncache.store.shared import (DB_FILES, group_writable, make_dirs, open_below, remove_below,
                                   share_file)
 
@@ -38,7 +38,6 @@ _warned = set()
 
 
 def _warn(message):
-    from fncache.store.tiered import FncacheWarning
     warnings.warn(message, FncacheWarning, stacklevel=3)
 
 

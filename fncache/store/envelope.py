@@ -21,7 +21,7 @@ import struct
 import zstandard
 
 from fncache.errors import EntryRejected
-from fncache.keys.env import FORMAT_VERSION
+from fncache.format import FORMAT_VERSION
 
 MAGIC = b"FNCE"
 _FIXED = struct.Struct(">4sHB32sI")

@@ -12,8 +12,8 @@ import logging
 import time
 import warnings
 
-from fncache import counters
-from fncache.errors import EntryRejected, FncacheWarning  # noqa: F401  (its old home)
+from fncache.observe import counters
+from fncache.errors import EntryRejected, FncacheWarning
 
 _log = logging.getLogger("fncache.store")
 RETRY_AFTER = 5.0  # seconds a failed tier is skipped before it is tried again

@@ -1,13 +1,13 @@
-"""Compiled C modules travel with entries: a machine with an empty compiledir compiles nothing.
+"""Compiled artifacts travel with entries: a machine with an empty compiledir compiles nothing.
 
-An entry's header lists the module files its thunks load (paths relative to
-Theano's compiledir, each with its sha256), and each file is stored once in
-the tiers under ``cmodule:<sha256>``. Loading an entry writes the listed files
-that this machine's compiledir lacks, after checking each against the digest
-in the signed header, so a tampered module is never written. The module's
-``key.pkl`` travels with it, so Theano's own ModuleCache reuses the module for
-later compiles too. Matching is the key's job: its environment part (platform,
-CPU, Python ABI, compiler and flags) keeps an entry, and so its modules, to
+An entry's header lists the artifact files its function loads (C modules; paths relative
+to the backend's ``artifact_root()``, Theano's compiledir, each with its sha256), and each
+file is stored once in the tiers under ``cmodule:<sha256>``. Loading an entry writes the
+listed files that this machine lacks, after checking each against the digest in the
+signed header, so a tampered module is never written. The backend's companion files
+(Theano's ``key.pkl``) travel with each artifact, so the library's own module cache
+reuses it for later compiles too. Matching is the key's job: its environment part
+(platform, CPU, Python ABI, compiler and flags) keeps an entry, and so its artifacts, to
 machines where they run.
 """
 import hashlib
@@ -15,15 +15,10 @@ import logging
 import os
 import tempfile
 
-from theano import config
+from fncache.names import MODULE_PREFIX
 
-from fncache.store import MODULE_PREFIX
-
-_log = logging.getLogger("fncache.modules")
-PREFIX = MODULE_PREFIX  # tier key prefix of module files, by content digest
-KEY_FILE = "key.pkl"
-# Theano builds this helper at the first C thunk of a process: every entry needs it.
-HELPER_MODULES = (os.path.join("cutils_ext", "cutils_ext.so"),)
+_log = logging.getLogger("fncache.compiled.artifacts")
+PREFIX = MODULE_PREFIX  # tier key prefix of artifact files, by content digest
 _stored = set()  # digests this process has already put in the tiers
 
 
@@ -36,15 +31,17 @@ def _persistent(cache):
     return [tier for tier in cache.store.tiers if tier.name != "memory"]
 
 
-def store(cache, module_paths):
-    """Put each module (and its key file) in the cache; the records an entry header lists."""
+def store(cache, backend, module_paths):
+    """Put each artifact (and its companions) in the cache; the records an entry header lists."""
     records = []
-    for module_path in sorted(set(module_paths) | set(HELPER_MODULES)):
+    root = backend.artifact_root()
+    for module_path in sorted(set(module_paths) | set(backend.helper_artifacts)):
         if os.path.isabs(module_path):
-            continue  # built outside the compiledir: not portable
-        for path in (module_path, os.path.join(os.path.dirname(module_path), KEY_FILE)):
+            continue  # built outside the artifact root: not portable
+        folder = os.path.dirname(module_path)
+        for path in [module_path] + [os.path.join(folder, c) for c in backend.artifact_companions]:
             try:
-                with open(os.path.join(config.compiledir, path), "rb") as f:
+                with open(os.path.join(root, path), "rb") as f:
                     data = f.read()
             except OSError:
                 continue
@@ -62,19 +59,21 @@ def store(cache, module_paths):
     return records
 
 
-def install(cache, records):
-    """Write the listed files that this compiledir lacks; return how many were written.
+def install(cache, backend, records):
+    """Write the listed files that this machine lacks; return how many were written.
 
     A file that no tier holds (or that fails its digest) is skipped: the load
-    then builds that node's module as Theano would.
+    then builds that node's module as the library would.
     """
     written = 0
+    root = os.path.realpath(backend.artifact_root())
+    companions = set(backend.artifact_companions)
     records = [r for r in records if isinstance(r, dict) and isinstance(r.get("path"), str)]
     # within a module's folder, the module before its key file: Theano's
     # ModuleCache ignores a folder without key.pkl but deletes one without its module
     for record in sorted(records, key=lambda r: (os.path.dirname(r["path"]),
-                                                  os.path.basename(r["path"]) == KEY_FILE)):
-        path = _inside_compiledir(record["path"])
+                                                  os.path.basename(r["path"]) in companions)):
+        path = _inside(root, record["path"])
         digest = record.get("sha256")
         if path is None or not isinstance(digest, str) or os.path.exists(path):
             continue
@@ -101,11 +100,10 @@ def _fetch(cache, digest):
     return None
 
 
-def _inside_compiledir(relative):
-    """The absolute path for a listed file, or None for a path that leaves the compiledir."""
+def _inside(root, relative):
+    """The absolute path for a listed file, or None for a path that leaves ``root``."""
     if not isinstance(relative, str) or os.path.isabs(relative):
         return None
-    root = os.path.realpath(config.compiledir)
     path = os.path.realpath(os.path.join(root, relative))
     return path if path.startswith(root + os.sep) else None
 
@@ -117,7 +115,7 @@ def _write_atomically(path, data):
     try:
         with os.fdopen(handle, "wb") as f:
             f.write(data)
-        os.chmod(temporary, 0o644 if path.endswith(KEY_FILE) else 0o755)
+        os.chmod(temporary, 0o755 if path.endswith(".so") else 0o644)
         os.replace(temporary, path)
     except BaseException:
         try:

@@ -9,10 +9,12 @@ so ``fncache stats`` sums every process that ever used the directory.
 import collections
 import threading
 
+from fncache.names import STAT
+
 _lock = threading.Lock()
 _pending = collections.Counter()  # not yet added to the persistent totals
 _session = collections.Counter()  # everything this process counted
-PREFIX = "stat:"
+PREFIX = STAT
 
 
 def count(name, amount=1):

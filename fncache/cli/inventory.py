@@ -9,7 +9,9 @@ its kind, name and place come from what its writer recorded.
 import fnmatch
 import time
 
-from fncache import misslog, unloadable
+from fncache.observe import misslog
+
+from fncache.compiled import unloadable
 from fncache.errors import EntryRejected, FncacheError, FncacheValueError, UnknownKeyError
 from fncache.store import ENTRIES, blob_intact, envelope, is_blob
 

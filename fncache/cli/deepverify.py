@@ -24,10 +24,11 @@ def verify(cache, report, secret=None, fix=False):
 
     ``report["loaded"]`` counts the entries that load; ``report["cannot_load"]``
     lists ``{key, name, reason}`` of those that do not. With ``fix`` those are
-    removed and their keys remembered as unloadable (fncache.unloadable), so
+    removed and their keys remembered as unloadable (fncache.compiled.unloadable), so
     programs compile them without storing them again.
     """
-    from fncache import inventory, unloadable
+    from fncache.cli import inventory
+    from fncache.compiled import unloadable
     damaged = {d["key"] for d in report["damaged"]}
     keys = [k for k in inventory.entry_keys(cache) if k not in damaged]
     outcome = check(cache, keys, secret)
@@ -53,7 +54,7 @@ def check(cache, keys, secret=None):
     while remaining:
         request = {"directory": cache.directory, "keys": remaining,
                    "secret": secret.decode("latin-1") if isinstance(secret, bytes) else secret}
-        proc = subprocess.run([sys.executable, "-m", "fncache.deepverify"], text=True,
+        proc = subprocess.run([sys.executable, "-m", "fncache.cli.deepverify"], text=True,
                               input=json.dumps(request), capture_output=True,
                               env=dict(os.environ, FNCACHE_INSTALL="0"))
         started = None
@@ -76,7 +77,7 @@ def check(cache, keys, secret=None):
 
 def _load(cache, key, secret):
     """Rebuild one entry; raise if it cannot be."""
-    from fncache import compiled, memo, serialize
+    from fncache import backends, compiled, memo
     from fncache.errors import EntryRejected
     from fncache.store import envelope
     data = cache.disk.get(key)
@@ -90,18 +91,19 @@ def _load(cache, key, secret):
         raise
     kind = header.get("kind")
     if kind == compiled.KIND:
+        backend = backends.get(header.get("backend", "theano"))  # older entries: Theano's
         n_shared = (header.get("graph") or {}).get("shared", 0)
         types = header.get("shared_types")
         if types is None and n_shared:
             raise ValueError("its shared variables' types are not recorded (an entry written by "
                              "an earlier fncache): it can only be loaded by its own program")
-        shared = serialize.standins(types) if types else []
+        shared = backend.standins(types) if types else []
         inputs = header.get("input_types")
         if inputs is None and (header.get("graph") or {}).get("inputs", 0):
             raise ValueError("its inputs' types are not recorded (an entry written by an "
                              "earlier fncache): it can only be loaded by its own program")
-        compiled.rebuild(cache, header, payload, shared,
-                         serialize.input_standins(inputs) if inputs else [])
+        compiled.rebuild(backend, cache, header, payload, shared,
+                         backend.standins(inputs, shared=False) if inputs else [])
     elif kind == memo.KIND:
         from fncache.store import arrays, blob_intact
 

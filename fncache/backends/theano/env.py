@@ -19,16 +19,12 @@ import platform
 import sys
 import sysconfig
 
-import fncache.compat  # noqa: F401  (Theano must be patched before we import it)
 import numpy
 import theano
 from theano import configparser
 from theano.gof import cmodule
 
-#: Version of fncache's key and entry format. Bump it when a change makes
-#: entries written by an older fncache unsafe to load.
-FORMAT_VERSION = 2  # 2: BLAKE3 content digests, rewrites and c_code parts; entries carry their
-#                    creation tracebacks apart (fncache.serialize)
+from fncache.format import FORMAT_VERSION
 
 #: theano.config settings that cannot change what a compiled function
 #: computes, with the reason. Everything else registered is keyed.
@@ -122,7 +118,7 @@ def _plain(value):
 
 def _cpu_identity():
     try:
-        from fncache.compat import probes
+        from fncache.backends.theano.compat import probes
         return probes._cpu_identity()
     except Exception:
         return platform.machine() + ":" + platform.processor()

@@ -7,11 +7,14 @@ process's own counts, and ``"totals"`` says so.
 import sqlite3
 import time
 
-from fncache import counters, unloadable
+from fncache.observe import counters
+
+from fncache.compiled import unloadable
 from fncache.store import current, is_blob
+from fncache.names import META
 
 TIERS = ("memory", "disk", "redis")
-SINCE = "meta:stats_since"  # index key: when the totals were last reset
+SINCE = META + "stats_since"  # index key: when the totals were last reset
 
 
 def reset():

@@ -26,7 +26,7 @@ import zlib
 
 import fncache
 from fncache.errors import EntryRejected, FncacheError
-from fncache.inventory import _writable, entries as list_entries
+from fncache.cli.inventory import _writable, entries as list_entries
 from fncache.store import MODULE_PREFIX, blob_intact, envelope, is_blob
 
 FORMAT = "fncache-bundle/1"

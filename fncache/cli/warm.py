@@ -2,7 +2,7 @@
 
 A target is ``module:callable`` (or ``path/to/file.py:callable``); calling it
 builds and compiles functions. Each target runs in its own fresh process
-(``python -m fncache.warm TARGET``) with ``fncache.install()`` in force, so plain
+(``python -m fncache.cli.warm TARGET``) with ``fncache.install()`` in force, so plain
 ``theano.function`` calls are cached too; up to ``jobs`` run at once.
 """
 import concurrent.futures
@@ -53,7 +53,7 @@ def _load(module):
 def run_target(target):
     """In the child: import, install, call; print the session's counts."""
     import fncache
-    from fncache import counters
+    from fncache.observe import counters
     module, attr = parse_target(target)
     fncache.install()
     obj = _load(module)
@@ -71,7 +71,7 @@ def run_target(target):
 def _run_one(target, timeout):
     started = time.perf_counter()
     # -P: the working directory does not shadow fncache (a cache folder there may be named so)
-    proc = subprocess.run([sys.executable, "-P", "-m", "fncache.warm", target], capture_output=True,
+    proc = subprocess.run([sys.executable, "-P", "-m", "fncache.cli.warm", target], capture_output=True,
                           text=True, timeout=timeout)
     result = {"target": target, "ok": proc.returncode == 0, "compiles": 0, "hits": 0,
               "seconds": time.perf_counter() - started, "error": None}
@@ -102,5 +102,5 @@ def warm(targets, jobs=None, timeout=3600, progress=None):
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m fncache.warm MODULE:CALLABLE")
+        sys.exit("usage: python -m fncache.cli.warm MODULE:CALLABLE")
     run_target(sys.argv[1])

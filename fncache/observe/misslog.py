@@ -11,9 +11,11 @@ import json
 import os
 import time
 
+from fncache.names import MISS
+
 MAX_MISSES = 64
 MAX_DETAILS_BYTES = 512 * 1024  # larger graphs are logged by part digests only
-PREFIX = "miss:"
+PREFIX = MISS
 
 
 def record(cache, sig, info):

@@ -54,9 +54,8 @@ import weakref
 
 import numpy as np
 
-import fncache.compat  # noqa: F401  (Theano must be patched before we import it)
 import theano
-from fncache.errors import FncacheError, FncacheTypeError
+from fncache.errors import BadCall, FncacheTypeError, UnkeyableGraph
 from theano.compile import mode as _theano_mode
 from theano.compile.io import In, SymbolicInput, SymbolicOutput
 from theano.compile.sharedvalue import SharedVariable
@@ -70,11 +69,11 @@ from theano.misc.frozendict import frozendict
 from theano.misc.ordered_set import OrderedSet
 from theano.tensor.type import TensorType
 
-from fncache.keys import csource as _csource
-from fncache.keys import env as _env
+from fncache.backends.theano import csource as _csource
+from fncache.backends.theano import env as _env
 from fncache.keys import explain as _explain
-from fncache.keys import rewrites as _rewrites
-from fncache.keys.values import content_digest
+from fncache.backends.theano import rewrites as _rewrites
+from fncache.keys.digest import content_digest
 
 __all__ = ["signature", "GraphSignature", "UnkeyableGraph", "PART_NAMES"]
 
@@ -92,16 +91,6 @@ _KEY_PREFIX = b"fncache-graph-key\0"
 _FUNCTION_KWARGS = frozenset([
     "no_default_updates", "accept_inplace", "name", "rebuild_strict",
     "allow_input_downcast", "profile", "on_unused_input"])
-
-
-class UnkeyableGraph(FncacheError, ValueError):
-    """The call cannot be fingerprinted safely; compile it without the cache."""
-
-
-class BadCall(UnkeyableGraph, FncacheTypeError):
-    """A call ``theano.function`` itself would reject (inputs not a list, an output
-    that is no Variable, ...): raised at once, saying what is wrong, instead of a
-    Theano traceback from deep inside the compile."""
 
 
 class _Unfit(Exception):
@@ -906,7 +895,7 @@ class _Keyer(object):
         attrs = _inner_graph_attrs(type(op))
         if attrs is not None:
             # Read through the op, not its __dict__: a loaded Composite keeps its
-            # scalar graph packed until asked for it (fncache.serialize).
+            # scalar graph packed until asked for it (fncache.backends.theano.serialize).
             getattr(op, attrs[0])
         state = vars(op)
         if attrs is None and isinstance(state.get("inputs"), (list, tuple)) \

@@ -2,7 +2,7 @@
 
 What is stored is the optimized, linked ``FunctionMaker`` (graph, linker,
 input and output specs), never the run-time state: thunks and storage are
-rebuilt at load (fast, from the module records of ``fncache.thunks``), profile
+rebuilt at load (fast, from the module records of ``fncache.backends.theano.thunks``), profile
 objects start empty, SciPy BLAS handles left in node tags are dropped.
 
 Shared variables are not stored by value. Each one, and its storage container,
@@ -16,7 +16,7 @@ Creation tracebacks (``tag.trace``, read by error messages and
 ``check_stack_trace``) are kept apart from the graph, all of an entry's in one
 pickled bytes object that is unpacked the first time a loaded tag's trace is
 read (``_PackedTraceTag``).
-fncache's own records in node tags (``fncache.thunks``) are written only by
+fncache's own records in node tags (``fncache.backends.theano.thunks``) are written only by
 this module: plain pickle and deepcopy see tags as Theano made them.
 """
 import base64
@@ -34,11 +34,8 @@ from theano.gof import fg, link, op, params_type, utils
 from theano.misc import frozendict
 from theano.scalar import basic as scalar_basic
 
-from fncache import thunks
-
-
-class SerializationError(Exception):
-    """The function cannot be stored safely; it is compiled but not cached."""
+from fncache.backends.theano import thunks
+from fncache.errors import SerializationError
 
 
 # node.tag attributes not stored: process-local objects (SciPy BLAS routines).
@@ -391,7 +388,7 @@ def dumps(fn, shared, inputs=()):
     ``shared`` in canonical key order and ``inputs`` (the explicit input
     variables, in order) are written as positions. The module paths (relative
     to the compiledir) are the C modules the stored thunks load; see
-    fncache.modules.
+    fncache.compiled.artifacts.
     """
     return _in_deep_stack(_dumps, fn, shared, inputs)
 

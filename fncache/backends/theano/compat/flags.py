@@ -50,22 +50,23 @@ class _DropBlasNotice(logging.Filter):
         return "NumPy C-API based implementation for BLAS" not in record.getMessage()
 
 
-def import_theano_quietly():
+def before_import():
+    """Set the BLAS flag (unless the user set one) for Theano's import; the token undoes it."""
     _silence_theano_deprecations()
-    if "theano" in sys.modules:
-        return sys.modules["theano"]
     original = os.environ.get("THEANO_FLAGS")
     if "blas.ldflags" not in _user_flag_names():
         os.environ["THEANO_FLAGS"] = ",".join(filter(None, [original, "blas.ldflags="]))
     blas_logger = logging.getLogger("theano.tensor.blas")
     notice_filter = _DropBlasNotice()
     blas_logger.addFilter(notice_filter)
-    try:
-        import theano
-    finally:
-        blas_logger.removeFilter(notice_filter)
-        if original is None:
-            os.environ.pop("THEANO_FLAGS", None)
-        else:
-            os.environ["THEANO_FLAGS"] = original
-    return theano
+    return original, notice_filter
+
+
+def end_import(token):
+    """Put THEANO_FLAGS back as the user had it (Theano read it during its import)."""
+    original, notice_filter = token
+    logging.getLogger("theano.tensor.blas").removeFilter(notice_filter)
+    if original is None:
+        os.environ.pop("THEANO_FLAGS", None)
+    else:
+        os.environ["THEANO_FLAGS"] = original

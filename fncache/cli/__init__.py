@@ -1,6 +1,6 @@
 """The fncache command: a window onto the cache for people.
 
-Thin on purpose: the work is in fncache.inventory, bundle, warm, misslog and
+Thin on purpose: the work is in fncache.cli.inventory, bundle, warm, misslog and
 profiling, which Python users can call too. Every command that prints data
 takes ``--json``. Errors are one line on stderr and a non-zero exit status:
 2 for bad arguments, 1 for everything else (missing directory, unknown key,
@@ -143,7 +143,7 @@ def run_command(summary, profile, script, args):
     """Run SCRIPT with every theano.function call going through the cache."""
     import contextlib
     import fncache
-    from fncache import counters
+    from fncache.observe import counters
     fncache.install()
     sys.argv = [script] + list(args)
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
@@ -169,7 +169,7 @@ def run_command(summary, profile, script, args):
 def stats_command(as_json, reset):
     """Hits, misses, sizes and seconds saved, per tier and in total."""
     import fncache
-    from fncache import summary
+    from fncache.observe import stats as summary
     from fncache.config import settings
     if not os.path.isdir(settings.directory):
         data = summary.empty(settings.directory)  # like ccache -s before the first use
@@ -223,7 +223,7 @@ def stats_command(as_json, reset):
 @_errors
 def ls_command(sort, name, as_json):
     """One row per entry: name, where it was defined, kind, size, hits, time saved, age."""
-    from fncache import inventory
+    from fncache.cli import inventory
     listed = inventory.entries(_cache(), sort=sort, name=name)
     if as_json:
         _echo_json([{k: v for k, v in e.items() if k not in ("graph", "parts")} for e in listed])
@@ -246,7 +246,8 @@ def ls_command(sort, name, as_json):
 @_errors
 def show_command(key, as_json):
     """An entry's key parts, graph summary and sizes (KEY may be a prefix)."""
-    from fncache import inventory, unloadable
+    from fncache.cli import inventory
+    from fncache.compiled import unloadable
     cache = _cache()
     e = inventory.entry(cache, inventory.find(cache, key))
     memo = unloadable.recall(cache, e["key"])
@@ -288,7 +289,8 @@ def show_command(key, as_json):
 @_errors
 def explain_command(keys, last_miss, as_json):
     """Why two keys differ, part by part (KEY1 KEY2 may be prefixes)."""
-    from fncache import inventory, misslog
+    from fncache.cli import inventory
+    from fncache.observe import misslog
     from fncache.keys import explain as ex
     cache = _cache()
     logged = misslog.misses(cache)
@@ -346,7 +348,7 @@ def explain_command(keys, last_miss, as_json):
 
 def _unloadable_notes(cache, keys):
     """{key: sentence} for the keys remembered as unloadable by this fncache and Theano."""
-    from fncache import unloadable
+    from fncache.compiled import unloadable
     notes = {}
     for key in keys:
         why = unloadable.reason(cache, key)
@@ -376,7 +378,7 @@ def _parts_of(cache, logged, key):
     for m in reversed(logged):
         if m["key"] == key:
             return m["parts"], m.get("details")
-    from fncache import inventory
+    from fncache.cli import inventory
     e = inventory.entry(cache, key)
     return e["parts"], None
 
@@ -396,7 +398,7 @@ def verify_command(fix, deep, as_json):
     still says damage was found). --deep also rebuilds each entry in a child
     process (never in this one) and reports those that cannot load.
     """
-    from fncache import deepverify, inventory
+    from fncache.cli import deepverify, inventory
     from fncache.config import settings
     cache = _cache()
     report = inventory.verify(cache, secret=settings.secret, fix=fix)
@@ -443,7 +445,7 @@ def verify_command(fix, deep, as_json):
 @_errors
 def prune_command(max_size, older_than, unused_for, dry_run, as_json):
     """Remove entries by size, age or disuse."""
-    from fncache import inventory
+    from fncache.cli import inventory
     if max_size is None and older_than is None and unused_for is None:
         raise click.UsageError("prune needs --max-size, --older-than or --unused-for")
     result = inventory.prune(_cache(), max_size=max_size, older_than=older_than,
@@ -467,7 +469,7 @@ def prune_command(max_size, older_than, unused_for, dry_run, as_json):
 @_errors
 def clear_command(yes):
     """Remove every entry of the local cache (statistics are kept)."""
-    from fncache import inventory
+    from fncache.cli import inventory
     cache = _cache()
     if not yes:
         click.confirm("Remove every entry in %s?" % cache.directory, abort=True)
@@ -486,7 +488,7 @@ def clear_command(yes):
 @_errors
 def warm_command(targets, target_file, jobs, as_json):
     """Import and call MODULE:CALLABLE targets that build functions, so they are cached."""
-    from fncache import warm
+    from fncache.cli import warm
     targets = list(targets) + (warm.read_targets(target_file) if target_file else [])
     if not targets:
         raise click.UsageError("give MODULE:CALLABLE targets or --file")
@@ -517,7 +519,7 @@ def warm_command(targets, target_file, jobs, as_json):
 @_errors
 def export_command(file, name, older_than, newer_than, as_json):
     """Write entries to FILE (.tar, .tar.gz or .zip) with a manifest."""
-    from fncache import bundle
+    from fncache.cli import bundle
     cache = _cache()
     bar = _progress(None, "exporting", unit="B", unit_scale=True)
     with bar:
@@ -546,7 +548,7 @@ def import_command(file, secret_file, trust, as_json):
     Entries must be signed with this cache's secret or the one in --secret-file;
     entries sealed without a secret are refused unless --trust is given.
     """
-    from fncache import bundle
+    from fncache.cli import bundle
     from fncache.config import read_secret_file, settings
     bundle_secret = read_secret_file(secret_file) if secret_file else None
     cache = _cache(must_exist=False)

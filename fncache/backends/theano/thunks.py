@@ -19,7 +19,7 @@ import threading
 from theano import config
 from theano.gof import cc, op
 
-_log = logging.getLogger("fncache.thunks")
+_log = logging.getLogger("fncache.backends.theano.thunks")
 
 TAG = "fncache_thunk"  # attribute of node.tag holding a ThunkRecipe or PYTHON_THUNK
 PYTHON_THUNK = "py"

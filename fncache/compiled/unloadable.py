@@ -4,25 +4,27 @@ An entry can pass its signature check and still fail to load (its pickle holds
 an object this process cannot rebuild). Without a memory, every run would load
 it, fail, warn, compile and store it again. The first failure is remembered in
 the cache directory's index under the key, with its reason and the fncache and
-Theano versions that failed; while both are unchanged, the function is compiled
-without being stored (counted under ``uncacheable.unloadable``). A new fncache
-or Theano tries again, and ``fncache clear`` forgets them all.
+library (Theano) versions that failed; while both are unchanged, the function is
+compiled without being stored (counted under ``uncacheable.unloadable``). A new
+fncache or library tries again, and ``fncache clear`` forgets them all. Versions are
+read from the installed distributions, so listing them imports no graph library.
 """
 import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import sqlite3
 import time
 
-PREFIX = "unloadable:"
+from fncache.names import UNLOADABLE
+
+PREFIX = UNLOADABLE
 
 
 @functools.lru_cache(maxsize=None)
-def versions():
-    """fncache's version (with a digest of its code: a fixed checkout is a new version) and Theano's."""
-    import theano
-
+def _fncache_version():
+    """fncache's version, with a digest of its code: a fixed checkout is a new version."""
     import fncache
     root = os.path.dirname(os.path.abspath(fncache.__file__))
     digest = hashlib.sha256()
@@ -33,15 +35,27 @@ def versions():
                 digest.update(os.path.relpath(os.path.join(folder, name), root).encode("utf-8"))
                 with open(os.path.join(folder, name), "rb") as f:
                     digest.update(f.read())
-    return {"fncache": "%s+%s" % (fncache.__version__, digest.hexdigest()[:12]),
-            "theano": theano.__version__}
+    return "%s+%s" % (fncache.__version__, digest.hexdigest()[:12])
 
 
-def remember(cache, key, reason):
-    """Note that ``key``'s entry cannot be rebuilt by this fncache and Theano (best effort)."""
+@functools.lru_cache(maxsize=None)
+def _library_version(library):
+    try:
+        return importlib.metadata.version(library)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def versions(library="theano"):
+    """{"fncache": version+digest, library: version}: what an unloadable memo is valid for."""
+    return {"fncache": _fncache_version(), library: _library_version(library)}
+
+
+def remember(cache, key, reason, library="theano"):
+    """Note that ``key``'s entry cannot be rebuilt by this fncache and library (best effort)."""
     if cache.readonly or cache.index is None:
         return
-    memo = dict(versions(), reason=reason, time=time.time())
+    memo = dict(versions(library), backend=library, reason=reason, time=time.time())
     try:
         cache.index.set(PREFIX + key, json.dumps(memo), retry=True)  # JSON, never a pickle
     except (OSError, sqlite3.Error) as exc:
@@ -59,12 +73,14 @@ def recall(cache, key):
         return None
     if not isinstance(memo, dict):
         return None
-    memo["current"] = all(memo.get(name) == value for name, value in versions().items())
+    library = memo.get("backend", "theano")  # memos written before backends were Theano's
+    memo["current"] = all(memo.get(name) == value
+                          for name, value in versions(library).items())
     return memo
 
 
 def reason(cache, key):
-    """Why ``key`` cannot be loaded with this fncache and Theano, or None (worth a try)."""
+    """Why ``key`` cannot be loaded with this fncache and library, or None (worth a try)."""
     memo = recall(cache, key)
     return memo.get("reason", "?") if memo is not None and memo["current"] else None
 
