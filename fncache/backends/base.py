@@ -50,6 +50,11 @@ class Backend(abc.ABC):
     def compile(self, inputs, outputs, kwargs):
         """The library's compiled function, with a record of the artifacts each node used."""
 
+    def when_ready(self, fn, callback):
+        """Call ``callback()`` once ``fn``'s artifacts exist (the core stores the entry then):
+        at once by default; PyTensor's Numba linker compiles at the first call."""
+        callback()
+
     @abc.abstractmethod
     def uncacheable_reason(self, fn):
         """None if ``fn`` can be stored, else a short counter name (e.g. 'mode' for DebugMode)."""

@@ -155,12 +155,15 @@ def _compile_and_store(backend, cache, sig, inputs, outputs, kwargs, listed):
         return fn
     if cache.readonly:
         return fn
-    try:
-        _store(backend, cache, sig, fn, listed, compile_seconds)
-    except Exception as exc:  # the function is compiled: storing it is only a bonus
-        counters.count("uncacheable.store_error")
-        _log.warning("fncache: compiled but not cached (store_error: %s: %s)",
-                     type(exc).__name__, exc)
+
+    def store():
+        try:
+            _store(backend, cache, sig, fn, listed, compile_seconds)
+        except Exception as exc:  # the function is compiled: storing it is only a bonus
+            counters.count("uncacheable.store_error")
+            _log.warning("fncache: compiled but not cached (store_error: %s: %s)",
+                         type(exc).__name__, exc)
+    backend.when_ready(fn, store)  # at once, or once its artifacts exist (Numba: first call)
     return fn
 
 

@@ -6,12 +6,14 @@ records: C thunks from their module files (``cthunks``), the NUMBA graph from Nu
 cache files without funcify (``numbafiles``). Those files travel with entries, relative
 to ``base_compiledir`` (C modules under ``compiledir_<platform>/``, Numba's in ``numba/``).
 """
+import copyreg
 import os
 
 import numpy as np
 import pytensor
 from pytensor.compile import maker as pt_maker
 from pytensor.compile.debug.profiling import ProfileStats
+from pytensor.compile.executor import Function
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.configdefaults import config
 from pytensor.graph.basic import Variable
@@ -24,6 +26,29 @@ from fncache.errors import FncacheTypeError
 
 cthunks.apply()
 numbafiles.apply()
+
+
+class KeyedFunction(Function):
+    """A PyTensor Function that takes the attributes the core gives its functions
+    (``fncache_key``...): PyTensor's Function has ``__slots__``. It pickles, copies and
+    behaves as a Function (copies and unpickled ones are plain Functions)."""
+
+    __slots__ = ("fncache_key", "fncache_shared", "fncache_backend")
+
+
+copyreg.pickle(KeyedFunction, copyreg.dispatch_table[Function])
+
+
+def _keyable(fn):
+    """``fn`` as a KeyedFunction: the same state in every slot (nothing in a Function
+    refers to the object itself)."""
+    if type(fn) is not Function:
+        return fn
+    keyed = KeyedFunction.__new__(KeyedFunction)
+    for slot in Function.__slots__:
+        if hasattr(fn, slot):
+            setattr(keyed, slot, getattr(fn, slot))
+    return keyed
 
 
 def _compiledir_prefix():
@@ -62,7 +87,7 @@ class PyTensorBackend(Backend):
     # --- compile ---------------------------------------------------------------------------
     def compile(self, inputs, outputs, kwargs):
         with cthunks.recording(), numbafiles.recording():
-            return hooks.ORIGINAL(inputs, outputs, **kwargs)
+            return _keyable(hooks.ORIGINAL(inputs, outputs, **kwargs))
 
     def when_ready(self, fn, callback):
         """Call ``callback()`` once ``fn``'s artifacts exist: at once, or after a NUMBA
@@ -110,7 +135,7 @@ class PyTensorBackend(Backend):
         return payload, paths + numbafiles.files(fn)
 
     def loads(self, payload, shared, inputs):
-        return serialize.loads(payload, shared, inputs)
+        return _keyable(serialize.loads(payload, shared, inputs))
 
     def dumps_types(self, variables):
         import base64

@@ -35,7 +35,7 @@ from pytensor.graph import basic, fg, op as graph_op, type as graph_type
 from pytensor.graph.traversal import io_toposort
 
 from fncache.backends.pytensor import env
-from fncache.errors import FncacheError, FncacheTypeError
+from fncache.errors import BadCall, FncacheTypeError, UnkeyableGraph
 
 PART_NAMES = ("environment", "mode", "rewrites", "options", "inputs", "shared", "outputs",
               "constants", "graph")
@@ -56,14 +56,6 @@ _EXCLUDED = {
     "pullback_overrides", "pushforward_overrides",   # gradient construction only
     "name",                              # display name
 }
-
-
-class UnkeyableGraph(FncacheError, ValueError):
-    """The call cannot be fingerprinted safely; compile it without the cache."""
-
-
-class BadCall(UnkeyableGraph, FncacheTypeError):
-    """A call ``pytensor.function`` itself rejects: PyTensor raises its own error for it."""
 
 
 class _Unfit(Exception):

@@ -20,6 +20,7 @@ from pytensor.link.basic import Container
 from pytensor.link.c.params_type import Params
 
 from fncache.backends.pytensor import cthunks, numbafiles
+from fncache.errors import SerializationError
 
 
 def create(maker, trust_input, name):
@@ -48,10 +49,6 @@ def reduce(obj):
     if isinstance(obj, ProfileStats):
         return _fresh_profile, (cls, getattr(obj, "message", None))
     return NotImplemented
-
-
-class SerializationError(Exception):
-    """The function cannot be stored safely; it is compiled but not cached."""
 
 
 class _Pickler(pickle.Pickler):
