@@ -129,6 +129,15 @@ class Backend(abc.ABC):
     def container_value(self, value):
         """The value a default held in a storage container stands for (or ``value`` itself)."""
 
+    def input_defaults(self, fn):
+        """(positions of explicit inputs with a default, [(position, value)] that the library
+        puts back after every call) of a compiled function; Theano's ``fn.defaults`` here."""
+        defaulted = [i for i, (spec, (required, _, _)) in
+                     enumerate(zip(fn.maker.inputs, fn.defaults))
+                     if not spec.implicit and not required]
+        refeed = [(i, value) for i, (_, refeed, value) in enumerate(fn.defaults) if refeed]
+        return defaulted, refeed
+
     # --- tests -------------------------------------------------------------------------------
     def compiler_counters(self):
         """Context manager yielding a dict of counts of what a hit must not run (gcc, rewrites)."""

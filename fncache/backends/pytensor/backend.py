@@ -219,6 +219,13 @@ class PyTensorBackend(Backend):
     def container_value(self, value):
         return value.storage[0] if isinstance(value, Container) else value
 
+    def input_defaults(self, fn):
+        """PyTensor keeps a default in its input's container (``required`` False) and puts
+        nothing back after a call."""
+        defaulted = [i for i, c in enumerate(fn.input_storage)
+                     if not c.implicit and not c.required]
+        return defaulted, []
+
     # --- tests -----------------------------------------------------------------------------
     def compiler_counters(self):
         """Counts gcc runs, rewrites and Numba compiles (fncache.backends.pytensor.counters)."""

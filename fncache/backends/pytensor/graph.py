@@ -375,9 +375,10 @@ def _signature(inputs, outputs, updates, givens, mode, kwargs):
         (ref_of(v), getattr(o, "borrow", None)) for o, v in zip(out_specs, out_vars))
     updates_fp = tuple(ref_of(s.update) if s.update is not None else None for s in shared_specs)
     profile = kwargs.get("profile")
-    options = tuple((k, keyer.value(kwargs.get(k))) for k in
-                    ("no_default_updates", "accept_inplace", "rebuild_strict",
-                     "allow_input_downcast", "on_unused_input", "trust_input")) + (
+    options = tuple((k, keyer.value(kwargs.get(k, default))) for k, default in
+                    (("no_default_updates", None), ("accept_inplace", False),
+                     ("rebuild_strict", True), ("allow_input_downcast", None),
+                     ("on_unused_input", None), ("trust_input", False))) + (
         ("profile", bool(profile) if not isinstance(profile, str) else True),)
     values = {
         "mode": mode_fp(keyer, mode_instance),

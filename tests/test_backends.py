@@ -1,0 +1,198 @@
+"""One suite for both backends: the compile cache across real processes, install(), keys
+and the memo, run against Theano (in .venv) and PyTensor (in .venv-pytensor) alike.
+
+A hit must skip rewriting and compiling (0 graph rewrites, 0 gcc, 0 Numba compiles,
+counted by wrapping the library's entry points in the child) and compute bit for bit
+what the plain library computes: outputs and shared values after 3 steps with updates.
+"""
+import os
+
+import numpy as np
+import pytest
+
+import backends
+from backends import case_params, params, train
+
+
+@pytest.mark.parametrize("library,workload,mode", case_params())
+def test_fresh_process_hit_equals_plain_bit_for_bit(library, workload, mode, cache_dir):
+    env = {"FNCACHE_DIR": str(cache_dir)}
+    plain = train(library, workload, mode, "plain", env)  # warms the library's own caches
+    first = train(library, workload, mode, "fncache", env)
+    second = train(library, workload, mode, "fncache", env)
+    assert first["compiled"]["compiles"] == 1
+    assert second["compiled"] == dict(second["compiled"], hits=1, compiles=0)
+    assert second["counts"] == library.nothing_compiled  # no rewrites, no compiler
+    assert second["steps"] == plain["steps"]  # outputs and shared values after each step
+    assert first["steps"] == plain["steps"]
+    assert second["type"] == plain["type"].replace(".Function", ".KeyedFunction") \
+        or second["type"] == plain["type"]
+
+
+@pytest.mark.parametrize("library,workload,mode", [
+    p for p in case_params() if p.values[2] in (None, "NUMBA", "CVM")
+    and p.values[1] in ("ew", "dropout", "mlp", "logreg")])
+def test_fresh_node_with_an_empty_compiledir_runs_no_compiler(library, workload, mode,
+                                                              cache_dir, tmp_path):
+    """Entry in the cache, library's compiledir empty: C modules and Numba cache files come
+    with the entry (checked against the digests in its signed header)."""
+    env = {"FNCACHE_DIR": str(cache_dir)}
+    plain = train(library, workload, mode, "plain", env)
+    train(library, workload, mode, "fncache", env)
+    empty = tmp_path / "empty-compiledir"
+    flags = "THEANO_FLAGS" if library.name == "theano" else "PYTENSOR_FLAGS"
+    fresh = train(library, workload, mode, "fncache",
+                  dict(env, **{flags: "base_compiledir=%s" % empty}))
+    assert fresh["compiled"] == dict(fresh["compiled"], hits=1, compiles=0)
+    assert fresh["counts"] == library.nothing_compiled
+    assert fresh["steps"] == plain["steps"]
+
+
+INSTALLED = '''
+import fncache
+fncache.install()
+sys.path.insert(0, %(examples)r)
+workloads = __import__(%(workloads)r)
+w = workloads.ALL[%(workload)r]()
+with backend.compiler_counters() as counts:
+    f = %(library)s.function(w.inputs, w.outputs, **w.kwargs)
+    out = f(*w.data)
+result["counts"] = dict(counts)
+result["compiled"] = fncache.stats(session_only=True)["compiled"]
+result["out"] = digest(out if isinstance(out, list) else [out])
+'''
+
+
+@pytest.mark.parametrize("library", params())
+def test_install_sends_the_library_function_through_the_cache(library, cache_dir):
+    workload = library.cases[0][0]
+    code = INSTALLED % {"examples": backends.EXAMPLES, "workloads": library.workloads,
+                        "workload": workload, "library": library.name}
+    env = {"FNCACHE_DIR": str(cache_dir)}
+    first = backends.run_child(library, code, env)
+    second = backends.run_child(library, code, env)
+    assert first["compiled"]["compiles"] == 1
+    assert second["compiled"] == dict(second["compiled"], hits=1, compiles=0)
+    assert second["counts"] == library.nothing_compiled
+    assert second["out"] == first["out"]
+
+
+# ----------------------------------------------------------------- keys, in this process
+def _graph(library, spec):
+    """A small graph from a plain spec: (input dtype, static length or None, [(op, const)...])."""
+    lib = library.import_library()
+    tt = library.tensor()
+    dtype, length, steps = spec
+    if library.name == "pytensor":
+        x = tt.tensor(dtype=dtype, shape=(length,), name="x")
+    else:
+        x = tt.TensorType(dtype, (length == 1,))("x")
+    y = x
+    for op, const in steps:
+        c = np.asarray(const, dtype=dtype) if not isinstance(const, bool) else const
+        y = {"add": lambda a: a + c, "mul": lambda a: a * c, "tanh": tt.tanh,
+             "exp": tt.exp, "max": lambda a: tt.maximum(a, c), "sum": lambda a: a.sum() + c,
+             }[op](y)
+    return lib, [x], y
+
+
+def _key(library, spec, **kwargs):
+    import fncache
+    lib, inputs, output = _graph(library, spec)
+    return fncache.graph_key(inputs, output, **kwargs)
+
+
+NEAR_PAIRS = [  # each differs from the base in one thing only
+    ("constant 0.0 / -0.0", ("float64", None, [("add", 0.0)]), ("float64", None, [("add", -0.0)])),
+    ("constant 1 / 2", ("float64", None, [("mul", 1.0)]), ("float64", None, [("mul", 2.0)])),
+    ("dtype", ("float64", None, [("tanh", 0)]), ("float32", None, [("tanh", 0)])),
+    ("op", ("float64", None, [("tanh", 0)]), ("float64", None, [("exp", 0)])),
+    ("order", ("float64", None, [("tanh", 0), ("exp", 0)]),
+     ("float64", None, [("exp", 0), ("tanh", 0)])),
+    ("static shape", ("float64", None, [("exp", 0)]), ("float64", 1, [("exp", 0)])),
+    ("last bit", ("float64", None, [("add", 0.1)]),
+     ("float64", None, [("add", float(np.nextafter(0.1, 1)))])),
+]
+
+
+@pytest.mark.parametrize("library", params())
+@pytest.mark.parametrize("what,a,b", NEAR_PAIRS, ids=[p[0] for p in NEAR_PAIRS])
+def test_near_identical_graphs_get_different_keys(library, what, a, b):
+    assert _key(library, a) == _key(library, a)  # built twice: one key
+    assert _key(library, a) != _key(library, b)
+
+
+@pytest.mark.parametrize("library", params())
+def test_modes_and_config_flags_are_in_the_key(library):
+    spec = ("float64", None, [("tanh", 0), ("sum", 1.0)])
+    lib = library.import_library()
+    base = _key(library, spec)
+    assert _key(library, spec, mode="FAST_COMPILE") != base
+    setting, other = library.flag
+    config = lib.config
+    before = getattr(config, setting.replace(".", "__") if library.name == "pytensor"
+                     else setting)
+    assert before != other
+    with config.change_flags(**{setting: other}):
+        assert _key(library, spec) != base
+    assert _key(library, spec) == base
+
+
+def test_pytensor_modes_each_get_their_own_key():
+    lib = backends.PYTENSOR
+    if not lib.available:
+        pytest.skip("pytensor is not installed in this environment")
+    spec = ("float64", None, [("exp", 0), ("sum", 0.5)])
+    # (FAST_RUN is NUMBA in PyTensor 3.3: the same Mode object, so the same key)
+    keys = {m: _key(lib, spec, mode=m) for m in ("NUMBA", "CVM", "C", "FAST_COMPILE")}
+    assert len(set(keys.values())) == len(keys), keys
+
+
+try:
+    from hypothesis import given, settings, strategies as st
+except ImportError:  # pragma: no cover
+    given = None
+
+if given is not None:
+    _step = st.tuples(st.sampled_from(["add", "mul", "tanh", "exp", "max", "sum"]),
+                      st.sampled_from([0.0, -0.0, 0.5, 1.0, 2.0, 1e-300]))
+    _spec = st.tuples(st.sampled_from(["float64", "float32"]), st.sampled_from([None, 1, 3]),
+                      st.lists(_step, min_size=1, max_size=4))
+
+    @pytest.mark.parametrize("library", params())
+    @settings(max_examples=40, deadline=None)
+    @given(a=_spec, b=_spec)
+    def test_equal_keys_only_for_equal_graphs(library, a, b):
+        """A property: two specs share a key exactly when they describe the same graph."""
+        def canonical(spec):  # what the spec builds: "sum" makes later steps scalar ops
+            dtype, length, steps = spec
+            if library.name == "theano":  # Theano's types know broadcastable, not lengths
+                length = length == 1
+            return (dtype, length, tuple((op, repr(float(np.asarray(c, dtype=dtype))))
+                                         for op, c in steps))
+        assert (_key(library, a) == _key(library, b)) == (canonical(a) == canonical(b))
+
+
+# ----------------------------------------------------------------------------------- memo
+@pytest.mark.parametrize("library", params())
+def test_memoized_results_follow_inputs_and_shared_values(library, cache_dir):
+    import fncache
+    lib = library.import_library()
+    tt = library.tensor()
+    x = tt.dvector("x")
+    w = lib.shared(np.arange(3.0), "w")
+    f = fncache.function([x], (x * w).sum(), memoize={"min_seconds": 0})
+
+    def hits():
+        return fncache.stats(session_only=True)["memo"]["hits"]
+    a = np.ones(3)
+    before = hits()
+    first = f(a)
+    assert f(a) == first == 3.0
+    assert hits() == before + 1
+    w.set_value(np.full(3, 2.0))  # a shared value it reads changed: computed again
+    assert f(a) == 6.0
+    assert f(a * 2) == 12.0
+    assert hits() == before + 1
+    assert f(a * 2) == 12.0
+    assert hits() == before + 2
