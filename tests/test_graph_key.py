@@ -24,7 +24,9 @@ from theano.sandbox.rng_mrg import MRG_RandomStreams
 from theano.tensor.shared_randomstreams import RandomStreams
 
 from fncache.backends.theano.env import FORMAT_VERSION, environment_part, excluded_settings
-from fncache.backends.theano.graph import PART_NAMES, GraphSignature, UnkeyableGraph, signature
+from fncache.backends.theano.graph import signature
+from fncache.errors import UnkeyableGraph
+from fncache.keys.parts import PART_NAMES, GraphSignature
 
 # Theano 1.0.5's own deprecation noise (np.complex, imp, pkg_resources).
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),

@@ -1,6 +1,6 @@
 """Why two graph keys differ, in words a user can act on.
 
-``explain(a, b)`` compares two keys part by part (see graph.PART_NAMES) and,
+``explain(a, b)`` compares two keys part by part (see fncache.keys.parts.PART_NAMES) and,
 inside a differing part, finds the first difference: the setting, the input,
 the shared variable, or the first graph node that differs. ``a`` and ``b``
 may be GraphSignatures, keys this process computed (or registered), or
@@ -19,6 +19,7 @@ import threading
 
 from fncache import backends
 from fncache.errors import FncacheTypeError, UnknownKeyError
+from fncache.keys.parts import PART_NAMES
 
 #: How many keys the in-process registry remembers...
 MAX_ENTRIES = 128
@@ -29,8 +30,7 @@ MAX_LINES_PER_PART = 8
 
 _SEE_GRAPH = " (see graph)"
 
-_PART_ORDER = ("environment", "mode", "rewrites", "options", "inputs", "shared",
-               "outputs", "constants", "graph", "c_code")
+_PART_ORDER = PART_NAMES
 
 _registry = collections.OrderedDict()  # key -> (parts, details or builder, weight)
 _nodes = 0

@@ -14,7 +14,7 @@ import dataclasses
 from typing import Any
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # compared and hashed by identity
 class Library:
     """The classes, functions and tables of one graph library that the shared code needs.
 
@@ -54,10 +54,20 @@ class Library:
     Composite: Any = None           # scalar Composite (inner graph rebuilt in __setstate__)
     frozendict: Any = None
     OrderedSet: Any = None
+    ancestors: Any = None           # graph.ancestors(variables) -> iterable of variables
     # tables (plain data)
-    tensor_type_attrs: frozenset = frozenset()   # TensorType attributes of the fast path
+    tensor_type_attrs: frozenset = frozenset()   # TensorType attributes of the keyer's fast
+    #   path, keyed as (dtype, broadcastable): a library whose TensorType has static shapes
+    #   must leave "shape" out (its types then go by __props__, which hold the shape)
     excluded_by_class: tuple = ()   # (class path, attributes, why): left out of fingerprints
-    inner_graph_attrs: Any = None   # {class path: (inputs attr, outputs attr)}
-    function_kwargs: frozenset = frozenset()     # function() keywords keyed as options
-    config_settings: Any = None     # callable -> iterable of (name, value) of every setting
+    inner_graph_attrs: Any = dataclasses.field(default_factory=dict)  # {class path: (ins, outs)}
+    function_kwargs: frozenset = frozenset()     # function() keywords besides inputs, outputs,
+    #   updates, givens, mode
+    # parts the library computes itself
+    environment_part: Any = None    # () -> (digest hex, {name: plain value})
+    rewrites_part: Any = None       # (fp, class_fp) -> (payload, details); raises rewrites_error
+    rewrites_error: Any = Exception
+    c_source_digest: Any = None     # (node, label) -> digest or None; raises c_source_error
+    c_source_error: Any = Exception
+    profile_default: Any = None     # () -> bool: profiling on when function(profile=None)
     extra: Any = None               # anything else one library's own code needs (a dict)

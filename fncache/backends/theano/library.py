@@ -3,13 +3,15 @@ import theano
 from theano.compile import function_module, mode, profiling
 from theano.compile.io import In, SymbolicInput, SymbolicOutput
 from theano.compile.sharedvalue import SharedVariable
-from theano.gof import cc, fg, graph, link, op, opt, optdb, params_type, type as gof_type, utils
+from theano.gof import cc, fg, graph, link, op, opt, optdb, params_type, utils
+from theano.gof import type as gof_type
 from theano.misc.frozendict import frozendict
 from theano.misc.ordered_set import OrderedSet
 from theano.scalar import basic as scalar_basic
 from theano.tensor.type import TensorType
 
-from fncache.backends.family import Library
+from fncache.backends.family import Library, fingerprints
+from fncache.backends.theano import csource, env, exclusions, rewrites
 
 LIBRARY = Library(
     name="theano",
@@ -41,9 +43,17 @@ LIBRARY = Library(
     Composite=scalar_basic.Composite,
     frozendict=frozendict,
     OrderedSet=OrderedSet,
-    tensor_type_attrs=frozenset(["dtype", "broadcastable", "name", "numpy_dtype", "sparse_grad",
-                                 "filter_checks_isfinite"]),
+    ancestors=graph.ancestors,
+    tensor_type_attrs=exclusions.TENSOR_TYPE_ATTRS,
+    excluded_by_class=exclusions.EXCLUDED_BY_CLASS,
+    inner_graph_attrs=exclusions.INNER_GRAPH_ATTRS,
     function_kwargs=frozenset(["no_default_updates", "accept_inplace", "name", "rebuild_strict",
                                "allow_input_downcast", "profile", "on_unused_input"]),
-    extra={"version": theano.__version__},
+    environment_part=env.environment_part,
+    rewrites_part=rewrites.part,
+    rewrites_error=rewrites.RewriteUnfit,
+    c_source_digest=csource.node_digest,
+    c_source_error=csource.CSourceUnfit,
+    profile_default=lambda: bool(theano.config.profile or theano.config.print_global_stats),
 )
+fingerprints.register_library(LIBRARY)

@@ -8,7 +8,7 @@ final/cleanup flags, and the optimizer: its class, its attributes and, through
 ``fncache.keys.code``, the user code it reaches with the values that code reads, hashed on
 every key), and every one of Theano's own registrations that was removed or changed.
 
-Theano's own: what the databases held when fncache was imported (it imports Theano first),
+Theano's own: what the databases held when Theano was imported (fncache's import hook),
 minus registrations of code from outside Theano; and what a Theano module's top-level code
 registers later (a lazily imported Theano subpackage). Anything else is the user's, even a
 Theano rewrite registered again under another name.

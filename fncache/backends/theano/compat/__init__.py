@@ -22,8 +22,11 @@ def after_import():
     if _applied:
         return
     _applied = True
+    from fncache.backends.theano import rewrites
     from fncache.backends.theano.compat import blas, cversion, probes, scan
     blas.apply()
     cversion.apply()
     scan.apply()
     probes.apply()
+    # Theano's own rewrites are what its databases hold now, before the program adds any.
+    rewrites.install()

@@ -9,7 +9,6 @@ no value in THEANO_FLAGS or a .theanorc file.
 import configparser
 import logging
 import os
-import sys
 import warnings
 
 # Theano touches np.bool, distutils, imp... on import and while compiling.
