@@ -123,9 +123,11 @@ class PyTensorBackend(Backend):
         ops = {}
         for node in nodes:
             ops[type(node.op).__name__] = ops.get(type(node.op).__name__, 0) + 1
-        return {"backend": self.name, "linker": type(fn.maker.linker).__name__,
-                "nodes": len(nodes), "ops": dict(sorted(ops.items())),
-                "inputs": len(sig.inputs), "shared": len(sig.shared)}
+        updates = sum(1 for spec in fn.maker.inputs if spec.update is not None)
+        return {"linker": type(fn.maker.linker).__name__, "nodes": len(nodes),
+                "ops": dict(sorted(ops.items())), "inputs": len(sig.inputs),
+                "outputs": len(fn.maker.outputs), "shared": len(sig.shared),
+                "updates": updates}
 
     # --- serialize -------------------------------------------------------------------------
     def dumps(self, fn, shared, inputs):

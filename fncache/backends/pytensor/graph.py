@@ -36,10 +36,10 @@ from pytensor.graph.traversal import io_toposort
 
 from fncache.backends.pytensor import env
 from fncache.errors import BadCall, FncacheTypeError, UnkeyableGraph
+from fncache.keys import explain
+from fncache.keys.digest import sha256_hex
+from fncache.keys.parts import GraphSignature, fold
 
-PART_NAMES = ("environment", "mode", "rewrites", "options", "inputs", "shared", "outputs",
-              "constants", "graph")
-_KEY_PREFIX = b"fncache-graph-key\0pytensor\0"
 FUNCTION_KWARGS = frozenset(["no_default_updates", "accept_inplace", "name", "rebuild_strict",
                              "allow_input_downcast", "profile", "on_unused_input",
                              "trust_input"])
@@ -90,6 +90,14 @@ def _class_fp(cls):
                                              if _root(k.__module__) not in _VERSIONED_ROOTS))
 
 
+def _file_digest(path):
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        raise _Unfit("C source file %s cannot be read" % path) from None
+
+
 def _float_fp(value):
     return ("float", value.hex() if value == value else "nan")
 
@@ -99,7 +107,7 @@ class _Keyer:
 
     def __init__(self):
         self._ops = {}  # id(op) -> (op, fp): an op is keyed once per call
-
+        self.c_sources = []  # (class, digest of its C files): the user's C code
     def value(self, v):
         t = type(v)
         if v is None or t in (bool, int, str, bytes):
@@ -187,6 +195,9 @@ class _Keyer:
         if props is None or _root(cls.__module__) != "pytensor":
             # no props (equality of its own), or code that may read any attribute
             fp += (self.instance(o)[1:],)
+        files = o.__dict__.get("func_files")
+        if files and _root(cls.__module__) != "pytensor":
+            self.c_sources.append((_class_path(cls), tuple(_file_digest(f) for f in files)))
         inner = getattr(o, "fgraph", None)
         if inner is not None and (props is None or "fgraph" not in props):
             fp += (("fgraph", self.inner_graph(inner)),)
@@ -270,32 +281,8 @@ def _rewrites_part():
     size = (len(getattr(optdb, "__db__", {})), sum(len(v) for v in optdb.__db__.values()),
             len(sys.modules))
     if _rewrites_cache[0] != size:
-        _rewrites_cache[:] = [size, _digest(("rewrites", _rewrites_fp()))]
+        _rewrites_cache[:] = [size, sha256_hex(("rewrites", _rewrites_fp()))]
     return _rewrites_cache[1]
-
-
-def _digest(payload):
-    return hashlib.sha256(repr(payload).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-class GraphSignature:
-    """The key, its named parts and the ordered variables the cache rebinds to."""
-
-    __slots__ = ("key", "parts", "shared", "inputs", "details")
-
-    def __init__(self, key, parts, shared, inputs, details):
-        self.key, self.parts, self.shared, self.inputs, self.details = (
-            key, parts, shared, inputs, details)
-
-    def __repr__(self):
-        return "<GraphSignature %s: %d inputs, %d shared>" % (
-            self.key[:16], len(self.inputs), len(self.shared))
-
-    def __eq__(self, other):
-        return isinstance(other, GraphSignature) and other.key == self.key
-
-    def __hash__(self):
-        return hash(self.key)
 
 
 def _in_spec_fp(keyer, spec):
@@ -380,8 +367,8 @@ def _signature(inputs, outputs, updates, givens, mode, kwargs):
                      ("rebuild_strict", True), ("allow_input_downcast", None),
                      ("on_unused_input", None), ("trust_input", False))) + (
         ("profile", bool(profile) if not isinstance(profile, str) else True),)
-    values = {
-        "mode": mode_fp(keyer, mode_instance),
+    payloads = {
+        "mode": ("pytensor",) + mode_fp(keyer, mode_instance),
         "options": options,
         "inputs": tuple((keyer.type(s.variable.type), _in_spec_fp(keyer, s),
                          keyer.value(s.value) if s.value is not None else None)
@@ -391,16 +378,16 @@ def _signature(inputs, outputs, updates, givens, mode, kwargs):
         "outputs": (outputs_fp, updates_fp),
         "constants": tuple(constants),
         "graph": tuple(nodes),
+        "c_code": tuple(keyer.c_sources),
     }
     environment, env_details = env.environment_part()
-    parts = [("environment", environment), ("rewrites", _rewrites_part())]
-    parts += [(name, _digest((name, values[name]))) for name in PART_NAMES if name in values]
-    parts.sort(key=lambda p: PART_NAMES.index(p[0]))
-    h = hashlib.sha256(_KEY_PREFIX)
-    for name, digest in parts:
-        h.update(name.encode() + b"\0" + digest.encode() + b"\0")
-    details = {"environment": env_details, "nodes": len(nodes), "constants": len(constants),
-               "ops": sorted({type(n.op).__name__ for n in io_toposort(
-                   [s.variable for s in specs], out_vars + update_vars)})}
-    return GraphSignature(h.hexdigest(), parts, tuple(s.variable for s in shared_specs),
-                          tuple(s.variable for s in explicit), details)
+    key, parts = fold(payloads, {"environment": environment, "rewrites": _rewrites_part()})
+    op_names = [type(n.op).__name__ for n in io_toposort([s.variable for s in specs],
+                                                         out_vars + update_vars)]
+
+    def details():
+        return {"environment": env_details, "ops": op_names}
+    sig = GraphSignature(key, parts, tuple(s.variable for s in shared_specs),
+                         tuple(s.variable for s in explicit), details)
+    explain.register(sig)
+    return sig
