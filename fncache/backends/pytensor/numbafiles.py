@@ -14,12 +14,13 @@ replaces funcify by a stand-in wrapper of the same name and bytecode, registered
 the same key: Numba finds the overload in the index and loads its object code. Only if
 the index lacks the call's signature does the stand-in run the real funcify first, so
 the result is the same function either way.
+
+Carried files are written only where this machine has none of that name (fncache's
+artifact install): where an index of the same graph exists already, Numba reads that one
+and compiles an overload it lacks, as without fncache.
 """
 import glob
-import io
 import os
-import pickle
-import tempfile
 import threading
 
 from pytensor.configdefaults import config
@@ -103,43 +104,6 @@ def after_first_call(fn, callback):
             return outputs
 
     fn.vm = FirstCall()
-
-
-def merge_index(path, data):
-    """Write Numba index ``data`` at ``path``, keeping overloads an index there already has.
-
-    Returns {carried data file name: name to write it under} for the carried overloads
-    that were added (their numbers may collide with the existing index's).
-    """
-    from numba.core.serialize import dumps
-    with open(path, "rb") as f:
-        version = pickle.load(f)
-        stamp, present = pickle.loads(f.read())
-    stream = io.BytesIO(data)
-    carried_version = pickle.load(stream)
-    carried_stamp, carried = pickle.loads(stream.read())
-    if (version, stamp) != (carried_version, carried_stamp):
-        return {}
-    used = set(present.values())
-    renames = {}
-    base = os.path.basename(path)[:-len(".nbi")]
-    number = 1
-    for key, name in carried.items():
-        if key in present:
-            continue
-        while "%s.%d.nbc" % (base, number) in used:
-            number += 1
-        renames[name] = "%s.%d.nbc" % (base, number)
-        used.add(renames[name])
-        present[key] = renames[name]
-    if renames:
-        folder = os.path.dirname(path)
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".fncache-")
-        with os.fdopen(handle, "wb") as f:
-            pickle.dump(version, f, protocol=-1)
-            f.write(dumps((stamp, present)))
-        os.replace(temporary, path)
-    return renames
 
 
 _applied = False
