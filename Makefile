@@ -26,7 +26,7 @@ venv-pytensor: $(PT_STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip 'setuptools<81' wheel
-	$(BIN)/python -m pip install --quiet -e '.[test,redis,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[theano,test,redis,bench]'
 	touch $(STAMP)
 
 $(PT_STAMP): setup.cfg pyproject.toml

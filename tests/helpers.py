@@ -53,3 +53,18 @@ def run_python(code, env=None, timeout=600, check=True, args=()):
     if check:
         raise AssertionError("child printed no RESULT line:\n" + proc.stdout[-3000:] + proc.stderr[-3000:])
     return None, None, proc
+
+
+def run_cli(*args, directory=None, check=0, cwd=None, env=None, input="", timeout=600,
+            python_args=()):
+    """Run ``python [PYTHON_ARGS] -m fncache [--dir DIRECTORY] ARGS...`` in a fresh process;
+    assert its exit status (unless ``check`` is None) and return the CompletedProcess."""
+    command = [sys.executable, *python_args, "-m", "fncache"]
+    if directory is not None:
+        command += ["--dir", str(directory)]
+    proc = subprocess.run(command + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, input=input,
+                          env=dict(os.environ, **(env or {})))
+    if check is not None:
+        assert proc.returncode == check, (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:])
+    return proc

@@ -4,14 +4,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 
 import diskcache
 import pytest
 
-from helpers import run_python
+from helpers import run_cli, run_python
 
 PROGRAM = '''
 import sys
@@ -30,14 +28,9 @@ PARTS = ["environment", "mode", "rewrites", "options", "inputs", "shared", "outp
          "graph", "c_code"]
 
 
-def cli(directory, *args, check=0, cwd=None, env=None, input=""):
+def cli(directory, *args, **kwargs):
     """Run ``python -m fncache --dir DIRECTORY ARGS...``; assert its exit status."""
-    proc = subprocess.run([sys.executable, "-m", "fncache", "--dir", str(directory), *args],
-                          capture_output=True, text=True, timeout=300, cwd=cwd, input=input,
-                          env=dict(os.environ, **(env or {})))
-    if check is not None:
-        assert proc.returncode == check, (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:])
-    return proc
+    return run_cli(*args, directory=directory, **kwargs)
 
 
 def cli_json(directory, *args, **kwargs):
@@ -449,3 +442,21 @@ def test_run_profile_of_a_program_that_turns_theanos_profiler_off(cache_dir, tmp
     proc = cli(cache_dir, "run", "--profile", str(script))
     assert "triple" in proc.stderr
     assert "Theano profiler" not in proc.stderr and "failed" not in proc.stderr, proc.stderr
+
+
+def test_commands_that_read_the_cache_import_no_graph_library_nor_numpy(copy, tmp_path):
+    """stats, ls, show, explain KEY KEY, verify, prune, export, import and clear work on
+    bytes and records: they start no backend (``python -X importtime`` lists every import)."""
+    directory, keys = copy
+    bundle = tmp_path / "bundle.tar"
+    commands = [["stats"], ["ls"], ["show", keys["double"][:12]],
+                ["explain", keys["affine"], keys["affine2"]], ["verify"],
+                ["prune", "--max-size", "10GB"], ["export", bundle], ["import", "--trust", bundle],
+                ["clear", "--yes"]]
+    for args in commands:
+        proc = cli(directory, *args, python_args=("-X", "importtime"))
+        imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
+                    if line.startswith("import time:")}
+        assert not imported & {"theano", "pytensor", "numpy", "fncache.backends.theano.backend"}, \
+            args
+        assert "fncache.cli" in imported  # the listing is real

@@ -683,9 +683,9 @@ def test_linear_time_measurement(capsys):
 
 def test_each_part_digest_is_logged_at_debug(caplog):
     x = T.dvector("x")
-    with caplog.at_level("DEBUG", logger="fncache.backends.theano.graph"):
+    with caplog.at_level("DEBUG", logger="fncache.keys.parts"):
         sig = signature([x], x * 2)
-    logged = [r.getMessage() for r in caplog.records if r.name == "fncache.backends.theano.graph"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "fncache.keys.parts"]
     for name in PART_NAMES:
         assert any(("part %s = %s" % (name, sig.parts[name])) in m for m in logged), name
 

@@ -9,12 +9,10 @@ one in a child process.
 """
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from helpers import run_python
+from helpers import run_cli, run_python
 
 OPS = '''
 import os
@@ -88,10 +86,7 @@ def ops_env(cache_dir, tmp_path):
 
 
 def cli(env, *args, check=0):
-    proc = subprocess.run([sys.executable, "-m", "fncache", *args], capture_output=True, text=True,
-                          env=dict(os.environ, **env), timeout=600)
-    assert proc.returncode == check, proc.stdout + proc.stderr
-    return proc
+    return run_cli(*args, env=env, check=check)
 
 
 def unexpected(session):
