@@ -24,12 +24,12 @@ class Library:
         self.workloads = workloads      # module name in examples/
         self.cases = cases              # (workload, mode argument or None: the default)
         self.nothing_compiled = nothing_compiled  # compiler_counters() of a hit
+        self.flag = flag                # (config setting, other value) that changes code
 
     def compiled(self, counts):
         """The counts a hit must have at zero (Numba's ``with objmode`` blocks aside: Numba
         never caches them, so a warm plain run compiles them too; compared apart)."""
         return {k: v for k, v in counts.items() if k in self.nothing_compiled}
-        self.flag = flag                # (config setting, other value) that changes code
 
     @property
     def available(self):
@@ -42,6 +42,14 @@ class Library:
         """The library module, imported in this process (fncache first, for Theano's fixes)."""
         import fncache  # noqa: F401
         return __import__(self.name)
+
+    def change_flag(self):
+        """A context in which ``self.flag``'s setting has its other value."""
+        lib = self.import_library()
+        setting, other = self.flag
+        change = lib.config.change_flags if self.name == "pytensor" \
+            else lib.configparser.change_flags
+        return change(**{setting: other})
 
     def tensor(self):
         return __import__(self.name + ".tensor", fromlist=["tensor"])
@@ -138,6 +146,14 @@ result["counts"] = dict(counts)
 result["compiled"] = fncache.stats(session_only=True)["compiled"]
 result["types"] = [k.__module__ + "." + k.__name__ for k in type(f).__mro__]
 '''
+
+
+def plain_warm(library, workload, mode, env):
+    """A plain run with the library's own caches warm: a cold Numba build can differ from a
+    cached one in the last bits (Numba's, with or without fncache), so NUMBA runs twice."""
+    if mode == "NUMBA" or (library.name == "pytensor" and mode is None):
+        train(library, workload, mode, "plain", env)
+    return train(library, workload, mode, "plain", env)
 
 
 def train(library, workload, mode, how, env):

@@ -36,8 +36,8 @@ def test_pm_sample_second_run_is_all_hits_and_draws_equal_plain(cache_dir):
     first = sample(True, env)
     second = sample(True, env)
     assert first["compiled"]["compiles"] >= 4, first
-    assert second["compiled"] == dict(second["compiled"], compiles=0,
-                                      hits=first["compiled"]["compiles"]), second
+    calls = first["compiled"]["compiles"] + first["compiled"]["hits"]  # hits: one graph twice
+    assert second["compiled"] == dict(second["compiled"], compiles=0, hits=calls), second
     assert backends.PYTENSOR.compiled(second["counts"]) == backends.PYTENSOR.nothing_compiled
     assert second["counts"]["numba_objmode"] == plain["counts"]["numba_objmode"]
     assert second["draws"] == plain["draws"]
