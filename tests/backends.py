@@ -60,10 +60,12 @@ THEANO = Library("theano", "workloads",
                  {"gcc": 0, "optimize": 0}, ("tensor.cmp_sloppy", 1))
 # NUMBA is PyTensor's default; a cold Numba build of the MLP or the scan RNN takes a
 # minute here, so those two run in the C modes only.
+# (mode C links the whole graph as one C module; without BLAS only elementwise graphs
+# compile in it, in plain PyTensor too.)
 PYTENSOR = Library("pytensor", "workloads_pytensor",
                    tuple((w, m) for w in ("ew", "dropout", "hier")
                          for m in ("NUMBA", "CVM", "FAST_COMPILE"))
-                   + (("mlp", "CVM"), ("rnn", "CVM"), ("rnn", "FAST_COMPILE")),
+                   + (("ew", "C"), ("mlp", "CVM"), ("rnn", "CVM"), ("rnn", "FAST_COMPILE")),
                    {"gcc": 0, "rewrite": 0, "numba": 0},
                    ("numba__fastmath", False))
 ALL = (THEANO, PYTENSOR)

@@ -48,6 +48,62 @@ def test_fresh_node_with_an_empty_compiledir_runs_no_compiler(library, workload,
     assert fresh["steps"] == plain["steps"]
 
 
+def _flags(library, compiledir):
+    return {"THEANO_FLAGS" if library.name == "theano" else "PYTENSOR_FLAGS":
+            "base_compiledir=%s" % compiledir}
+
+
+@pytest.mark.parametrize("library", params())
+def test_a_new_machine_gets_entries_and_compiled_code_from_redis(library, cache_dir, tmp_path,
+                                                                redis_server):
+    """Another machine: its own empty cache directory and compiledir, the team's Redis."""
+    workload, mode = library.cases[0]
+    env = {"FNCACHE_DIR": str(cache_dir), "FNCACHE_REDIS_URL": redis_server.url}
+    plain = backends.plain_warm(library, workload, mode, env)
+    train(library, workload, mode, "fncache", env)
+    elsewhere = dict(env, FNCACHE_DIR=str(tmp_path / "other-machine"),
+                     **_flags(library, tmp_path / "other-compiledir"))
+    fresh = train(library, workload, mode, "fncache", elsewhere)
+    assert fresh["compiled"] == dict(fresh["compiled"], hits=1, compiles=0)
+    assert library.compiled(fresh["counts"]) == library.nothing_compiled
+    assert fresh["steps"] == plain["steps"]
+
+
+@pytest.mark.parametrize("library", params())
+def test_a_bundle_carries_entries_and_compiled_code(library, cache_dir, tmp_path):
+    from helpers import run_cli
+    workload, mode = library.cases[0]
+    env = {"FNCACHE_DIR": str(cache_dir)}
+    plain = backends.plain_warm(library, workload, mode, env)
+    train(library, workload, mode, "fncache", env)
+    bundle = tmp_path / "entries.tar.gz"
+    run_cli("export", bundle, directory=cache_dir)
+    other = tmp_path / "other-machine"
+    run_cli("import", "--trust", bundle, directory=other)
+    listed = run_cli("ls", "--json", directory=other).stdout
+    assert '"backend": "%s"' % library.name in listed
+    fresh = train(library, workload, mode, "fncache",
+                  dict(FNCACHE_DIR=str(other), **_flags(library, tmp_path / "empty")))
+    assert fresh["compiled"] == dict(fresh["compiled"], hits=1, compiles=0)
+    assert library.compiled(fresh["counts"]) == library.nothing_compiled
+    assert fresh["steps"] == plain["steps"]
+
+
+def test_pytensor_jax_mode_is_compiled_without_the_cache(cache_dir):
+    """JAX (optional): PyTensor compiles it as usual; fncache does not store it."""
+    pytest.importorskip("pytensor", reason="PyTensor is installed in .venv-pytensor only")
+    pytest.importorskip("jax", reason="jax is not installed")
+    import fncache
+    import pytensor
+    import pytensor.tensor as pt
+    x = pt.dvector("x")
+    before = fncache.stats(session_only=True)["compiled"]["compiles"]
+    f = fncache.function([x], pt.exp(x).sum(), mode="JAX")
+    g = pytensor.function([x], pt.exp(x).sum(), mode="JAX")
+    assert f(np.ones(3)) == g(np.ones(3))
+    assert fncache.stats(session_only=True)["compiled"]["compiles"] == before + 1
+
+
 INSTALLED = '''
 import fncache
 fncache.install()
@@ -162,8 +218,9 @@ if given is not None:
             dtype, length, steps = spec
             if library.name == "theano":  # Theano's types know broadcastable, not lengths
                 length = length == 1
-            return (dtype, length, tuple((op, repr(float(np.asarray(c, dtype=dtype))))
-                                         for op, c in steps))
+            return (dtype, length, tuple(
+                (op, None if op in ("tanh", "exp") else repr(float(np.asarray(c, dtype=dtype))))
+                for op, c in steps))  # tanh and exp take no constant
         assert (_key(library, a) == _key(library, b)) == (canonical(a) == canonical(b))
 
 
@@ -190,3 +247,39 @@ def test_memoized_results_follow_inputs_and_shared_values(library, cache_dir):
     assert hits() == before + 1
     assert f(a * 2) == 12.0
     assert hits() == before + 2
+
+
+# ------------------------------------------------- a program's changes stay its own
+@pytest.mark.parametrize("library", params())
+def test_a_function_changed_before_its_first_call_stores_what_the_call_asked_for(
+        library, cache_dir):
+    """An entry is what the call compiled, not what the program did to its function later
+    (a NUMBA entry is stored at the function's first call)."""
+    import fncache
+    library.import_library()
+    tt = library.tensor()
+
+    def build():
+        x = tt.dvector("x")
+        return fncache.function([x], tt.exp(x).sum(), name="f")
+    f = build()
+    f.trust_input = True
+    f.name = "renamed"
+    assert f(np.ones(2)) == pytest.approx(2 * np.e)
+    g = build()  # a hit: the entry stored at f's first call
+    assert fncache.stats(session_only=True)["compiled"]["hits"] >= 1
+    assert g.trust_input is False and g.name == "f"
+
+
+def test_pytensor_vm_settings_made_before_the_first_call_hold():
+    """PyTensor's own test_free: ``f.vm.allow_gc = False`` before the first call."""
+    pytest.importorskip("pytensor", reason="PyTensor is installed in .venv-pytensor only")
+    import fncache
+    import pytensor.tensor as pt
+    from pytensor.graph.basic import Constant
+    x = pt.dvector("x")
+    f = fncache.function([x], x + 1, mode="NUMBA")
+    f.vm.allow_gc = False
+    f(np.ones(1))
+    assert any(v[0] is not None for k, v in f.vm.storage_map.items()
+               if not isinstance(k, Constant))

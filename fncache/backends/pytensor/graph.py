@@ -250,8 +250,18 @@ def mode_fp(keyer, mode):
             keyer.value(rewriter) if not isinstance(rewriter, str) else ("str", rewriter))
 
 
+def _origin(rewriter):
+    """The module whose code a registered rewrite runs (a decorated function's, or its class's)."""
+    fn = getattr(rewriter, "fn", None)
+    module = getattr(fn, "__module__", None) if callable(fn) else None
+    return module or type(rewriter).__module__
+
+
 def _rewrites_fp():
-    """Every rewrite registered in PyTensor's database (names and classes, by position)."""
+    """The rewrites registered in PyTensor's database by code outside PyTensor (PyMC's, the
+    user's), by position, module and its version. PyTensor's own are versioned by the
+    environment part; it registers some lazily (the Numba dispatch adds its own at the
+    first NUMBA compile), so keying them would change keys within a process."""
     from pytensor.compile.mode import optdb
     seen = set()
     out = []
@@ -261,14 +271,16 @@ def _rewrites_fp():
             return
         seen.add(id(db))
         for name in sorted(getattr(db, "__db__", {})):
-            for item in sorted(db.__db__[name], key=lambda r: _class_path(type(r))):
-                cls = type(item)
-                root = _root(cls.__module__)
-                version = None if root == "pytensor" else getattr(sys.modules.get(root),
-                                                                  "__version__", None)
-                out.append((path + (name,), _class_path(cls), version))
+            found = []
+            for item in db.__db__[name]:  # a set: sorted below by what is keyed
+                origin = _origin(item)
+                root = _root(origin)
+                if root != "pytensor":
+                    found.append((path + (name,), _class_path(type(item)), origin,
+                                  str(getattr(sys.modules.get(root), "__version__", None))))
                 if hasattr(item, "__db__"):
                     walk(item, path + (name,))
+            out.extend(sorted(found))
     walk(optdb, ())
     return tuple(out)
 

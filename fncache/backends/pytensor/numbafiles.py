@@ -9,7 +9,8 @@ overload key -> data file) and ``....<n>.nbc`` (object code of the whole graph).
 
 Recording (``with recording():``, at compile time) keeps the key and the wrapper's
 name on the linker, which is pickled with the maker. ``files(fn)`` lists the key's
-files once the function has run (``after_first_call``). Loading (``with loading():``)
+files once Numba has compiled or loaded the function (``after_first_call``: Numba's
+``compile`` of the graph's dispatcher is wrapped, so nothing the user sees changes). Loading (``with loading():``)
 replaces funcify by a stand-in wrapper of the same name and bytecode, registered under
 the same key: Numba finds the overload in the index and loads its object code. Only if
 the index lacks the call's signature does the stand-in run the real funcify first, so
@@ -22,6 +23,7 @@ and compiles an overload it lacks, as without fncache.
 import glob
 import os
 import threading
+import weakref
 
 from pytensor.configdefaults import config
 
@@ -83,27 +85,20 @@ def files(fn):
 
 
 def after_first_call(fn, callback):
-    """Call ``callback()`` once ``fn`` has run once (Numba compiles or loads at its first
-    call); at once for functions of other linkers."""
-    if linker_of(fn) is None:
+    """Call ``callback()`` once ``fn``'s whole-graph function is compiled or loaded (Numba
+    does it at the first call, and writes its cache files then); at once for functions of
+    other linkers, or if it has run already."""
+    linker = linker_of(fn)
+    waiting = _first_compile.get(linker) if linker is not None else None
+    if waiting is None or waiting[0].overloads:
         callback()
-        return
-    vm = fn.vm
+    else:
+        waiting[1].append(callback)
 
-    class FirstCall:
-        """Stands in for ``fn.vm`` until a call succeeds; then puts it back."""
 
-        def __getattr__(self, name):
-            return getattr(vm, name)
-
-        def __call__(self):
-            outputs = vm()
-            if fn.vm is self:
-                fn.vm = vm
-                callback()
-            return outputs
-
-    fn.vm = FirstCall()
+# linker -> (its Numba dispatcher, callbacks to run after the dispatcher's first compile);
+# kept apart from the linker, which is pickled with the maker.
+_first_compile = weakref.WeakKeyDictionary()
 
 
 _applied = False
@@ -149,20 +144,27 @@ def apply():
     def jit_compile(self, fn_and_cache):
         dispatcher = pytensor_jit(self, fn_and_cache)
         funcify = self.__dict__.pop("_fncache_funcify", None)
-        if funcify is not None:
-            numba_compile = dispatcher.compile
-            pending = [True]
+        waiting = []
+        if _flag("recording"):
+            _first_compile[self] = (dispatcher, waiting)
+        if funcify is None and not waiting and not _flag("recording"):
+            return dispatcher
+        numba_compile = dispatcher.compile
+        pending = [funcify is not None]
 
-            def compile(sig):
-                if pending[0]:
-                    args, _ = sigutils.normalize_signature(sig)
-                    if dispatcher.overloads.get(tuple(args)) is None \
-                            and not _in_index(dispatcher, sig):
-                        funcify()
-                        pending[0] = False
-                return numba_compile(sig)
+        def compile(sig):
+            if pending[0]:
+                args, _ = sigutils.normalize_signature(sig)
+                if dispatcher.overloads.get(tuple(args)) is None \
+                        and not _in_index(dispatcher, sig):
+                    funcify()
+                    pending[0] = False
+            entry_point = numba_compile(sig)  # Numba's lock is released again here
+            while waiting:
+                waiting.pop(0)()
+            return entry_point
 
-            dispatcher.compile = compile
+        dispatcher.compile = compile
         return dispatcher
 
     NumbaLinker.fgraph_convert = fgraph_convert

@@ -118,7 +118,10 @@ def _in_deep_stack(func, *args):
 def _dumps(fn, shared, inputs):
     buffer = io.BytesIO()
     try:
-        _Pickler(buffer, shared, inputs).dump((fn.maker, fn.trust_input, fn.name))
+        # the maker's own trust_input and name: what the call asked for (the Function's may
+        # have been changed since, and a NUMBA entry is stored at its first call)
+        maker = fn.maker
+        _Pickler(buffer, shared, inputs).dump((maker, maker.trust_input, maker.name))
     except SerializationError:
         raise
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
