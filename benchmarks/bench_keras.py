@@ -35,12 +35,11 @@ CHILD = r'''
 import contextlib, io, json, runpy, sys, time
 contender, program = sys.argv[1], sys.argv[2]
 started = time.perf_counter()
-import fncache.compat
+import fncache, theano
 if contender == "stock":
-    from fncache.compat import cversion, probes
+    from fncache.backends.theano.compat import cversion, probes
     cversion.restore_theano_originals()
     probes.restore_theano_original()
-import fncache, theano
 if contender.startswith("fncache"):
     fncache.install()
 real, spent = theano.function, []
@@ -57,7 +56,7 @@ out = io.StringIO()
 sys.argv = [program]
 with contextlib.redirect_stdout(out):
     runpy.run_path(program, run_name="__main__")
-from fncache import counters
+from fncache.observe import counters
 s = counters.session()
 print(json.dumps({"function_seconds": sum(spent), "functions": len(spent),
                   "run_seconds": time.perf_counter() - started, "output": out.getvalue(),

@@ -3,7 +3,7 @@
 Usage: .venv/bin/python benchmarks/bench_keys.py [--quick]
 
 The graph is examples/workloads.py's big_graph(n): an elementwise chain broken by a sort
-every 20 steps. For each size: the graph key (fncache.keys.graph.signature) timed in this
+every 20 steps. For each size: the graph key (fncache.backends.theano.graph.signature) timed in this
 process (median and min of 5, a fresh graph each time); then, in fresh processes, the first
 fncache.function call (Theano's compile with fncache's fixes, plus keying and storing) and
 disk hits. Key time per node says whether keying is linear. Writes keys.json.
@@ -25,7 +25,7 @@ from run import child, copy_given_compiledir, env_for, summarize  # noqa: E402
 
 import fncache  # noqa: E402,F401
 import theano  # noqa: E402
-from fncache.keys.graph import signature  # noqa: E402
+from fncache.backends.theano.graph import signature  # noqa: E402
 
 import workloads  # noqa: E402
 

@@ -20,15 +20,14 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 workload_name, contender = sys.argv[1], sys.argv[2]
 
-import fncache.compat  # noqa: E402  (Theano needs it to import at all on this Python)
+import fncache  # noqa: E402  (its import hook makes Theano importable on this Python)
+import theano  # noqa: E402
 
 if contender in ("stock", "pickle_save", "pickle_load"):
-    from fncache.compat import cversion, probes
+    from fncache.backends.theano.compat import cversion, probes
     cversion.restore_theano_originals()
     probes.restore_theano_original()
 
-import fncache  # noqa: E402
-import theano  # noqa: E402
 from theano.gof import cmodule  # noqa: E402
 
 import workloads  # noqa: E402

@@ -83,7 +83,7 @@ def compile_section(report):
              "excluded), by contender, median (min-max, n) and how many times gcc ran. Contenders "
              "alternate within each repeat (%d repeats). *Theano* is Theano 1.0.5 as users have it "
              "on this Python; *+ fncache fixes* adds the warm-compiledir fixes and the compiler-probe "
-             "cache of `fncache.compat` that plain `import fncache` applies to every "
+             "cache of `fncache.backends.theano.compat` that plain `import fncache` applies to every "
              "`theano.function`. The empty-compiledir compile runs once per workload (the first "
              "compile into that workload's fresh compiledir)." % repeats, ""]
     if slow:

@@ -17,7 +17,7 @@ import numpy as np
 import fncache  # first: makes Theano work on this Python
 import theano
 import theano.tensor as T
-from fncache import counters
+from fncache.observe import counters
 
 rng = np.random.RandomState(0)
 W = theano.shared(rng.randn(5, 3), "W")

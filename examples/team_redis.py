@@ -30,7 +30,7 @@ def worker(number):
     sys.path.insert(0, HERE)
     import fncache  # noqa: F401  (first: makes Theano work on this Python)
     import workloads
-    from fncache import counters
+    from fncache.observe import counters
     losses = {}
     for build in (workloads.mlp, workloads.logreg_givens):
         w = build()

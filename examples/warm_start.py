@@ -25,7 +25,7 @@ import numpy as np
 import fncache  # first: makes Theano work on this Python
 import theano
 import theano.tensor as T
-from fncache import counters
+from fncache.observe import counters
 
 
 def parse_args():

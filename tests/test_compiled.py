@@ -134,7 +134,7 @@ def test_existing_program_runs_unchanged_under_fncache_run(cache_dir, tmp_path):
                            capture_output=True, text=True, env=env) for _ in range(2)]
     for proc in runs:
         assert proc.returncode == 0, proc.stderr
-    plain = subprocess.run([sys.executable, "-c", "import fncache.backends.theano.compat\n" + EXISTING_PROGRAM],
+    plain = subprocess.run([sys.executable, "-c", "import fncache\n" + EXISTING_PROGRAM],
                            capture_output=True, text=True, env=env)
     values = [p.stdout.splitlines()[0] for p in runs + [plain]]
     assert values[0] == values[1] == values[2]

@@ -590,11 +590,12 @@ def test_family_loads_in_a_fresh_process_bit_for_bit(sweep, name):
 
 
 def _round_trip(obj):
-    from fncache.backends.theano import serialize
+    from fncache.backends.family import pickler
+    from fncache.backends.theano.library import LIBRARY
     import io
     buffer = io.BytesIO()
-    serialize._Pickler(buffer, ()).dump(obj)
-    return serialize._Unpickler(io.BytesIO(buffer.getvalue()), ()).load()
+    pickler._Pickler(buffer, LIBRARY, ()).dump(obj)
+    return pickler._Unpickler(io.BytesIO(buffer.getvalue()), ()).load()
 
 
 @pytest.mark.parametrize("make", [

@@ -170,10 +170,10 @@ def test_verify_deep_loads_each_entry_in_a_child_process(ops_env):
     code = '''
 import io, contextlib, json
 from fncache import cli
-from fncache.backends.theano import serialize
+from fncache.backends.family import pickler
 def refuse(*args):
     raise AssertionError("loaded in the CLI's process")
-serialize.loads = refuse
+pickler.loads = refuse
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     try:

@@ -17,7 +17,7 @@ import tempfile
 
 from fncache.names import MODULE_PREFIX
 
-_log = logging.getLogger("fncache.compiled.artifacts")
+_log = logging.getLogger("fncache.modules")
 PREFIX = MODULE_PREFIX  # tier key prefix of artifact files, by content digest
 _stored = set()  # digests this process has already put in the tiers
 

@@ -52,6 +52,11 @@ class Library:
     Params: Any = None              # params_type.Params (immutable dict needing a reduction)
     Scratchpad: Any = None          # node.tag class (utils.scratchpad)
     Composite: Any = None           # scalar Composite (inner graph rebuilt in __setstate__)
+    COp: Any = None                 # ops whose C source is read from files (kept out of pickles)
+    CThunkOp: Any = None            # the class whose make_thunk/make_c_thunk cthunks hooks
+    CThunk: Any = None              # the C thunk wrapper class (theano.gof.cc._CThunk)
+    compiledir: Any = None          # () -> the compiledir C module paths are relative to
+    PackedTraceTag: Any = None      # pickler.PackedTraceMixin over the library's tag class
     frozendict: Any = None
     OrderedSet: Any = None
     ancestors: Any = None           # graph.ancestors(variables) -> iterable of variables
@@ -70,4 +75,7 @@ class Library:
     c_source_digest: Any = None     # (node, label) -> digest or None; raises c_source_error
     c_source_error: Any = Exception
     profile_default: Any = None     # () -> bool: profiling on when function(profile=None)
+    # pickling
+    reductions: Any = dataclasses.field(default_factory=dict)  # exact class -> reducer(lib, obj)
+    unstored_tag_attrs: frozenset = frozenset()  # node.tag attributes never stored
     extra: Any = None               # anything else one library's own code needs (a dict)

@@ -1,6 +1,8 @@
 """Record each node's C module at compile time; rebuild its thunk from that record at load.
 
-Theano makes a node's C thunk by building a one-node FunctionGraph and a
+Shared by the Theano family (the same CLinker design in Theano and PyTensor's C backend):
+``apply(lib)`` installs the hooks on the library's classes (``lib.CThunkOp``,
+``lib.CLinker``). Theano makes a node's C thunk by building a one-node FunctionGraph and a
 CLinker, computing the module key, scanning the compiledir (ModuleCache) and
 importing the module. A loaded function already knows the answer: while
 fncache compiles, we note in ``node.tag`` which module file served the node
@@ -16,10 +18,7 @@ import logging
 import os
 import threading
 
-from theano import config
-from theano.gof import cc, op
-
-_log = logging.getLogger("fncache.backends.theano.thunks")
+_log = logging.getLogger("fncache.thunks")
 
 TAG = "fncache_thunk"  # attribute of node.tag holding a ThunkRecipe or PYTHON_THUNK
 PYTHON_THUNK = "py"
@@ -71,21 +70,21 @@ def loading():
     return _Switch("loading")
 
 
-def _relative_to_compiledir(path):
-    root = os.path.realpath(config.compiledir)
+def _relative_to_compiledir(lib, path):
+    root = os.path.realpath(lib.compiledir())
     real = os.path.realpath(path)
     if real.startswith(root + os.sep):
         return os.path.relpath(real, root)
     return real
 
 
-def module_file(recipe):
+def module_file(lib, recipe):
     if os.path.isabs(recipe.module_path):
         return recipe.module_path
-    return os.path.join(config.compiledir, recipe.module_path)
+    return os.path.join(lib.compiledir(), recipe.module_path)
 
 
-def _recipe_from_linker(node, linker, module, thunk):
+def _recipe_from_linker(lib, node, linker, module, thunk):
     """Map the linker's per-node clone back onto ``node``'s own storage."""
     fgraph = linker.fgraph
     position = {}
@@ -112,7 +111,7 @@ def _recipe_from_linker(node, linker, module, thunk):
     def remap(tasks):
         return [(originals.get(t[0], t[0]),) + tuple(t[1:]) for t in tasks]
 
-    return ThunkRecipe(_relative_to_compiledir(module.__file__), args,
+    return ThunkRecipe(_relative_to_compiledir(lib, module.__file__), args,
                        remap(thunk.init_tasks), remap(thunk.tasks))
 
 
@@ -128,8 +127,8 @@ def _load_module(path):
     return module
 
 
-def _thunk_from_recipe(node, storage_map, compute_map, recipe):
-    module = _load_module(module_file(recipe))
+def _thunk_from_recipe(lib, node, storage_map, compute_map, recipe):
+    module = _load_module(module_file(lib, recipe))
     cells = []
     for kind, value in recipe.args:
         if kind == "i":
@@ -140,7 +139,7 @@ def _thunk_from_recipe(node, storage_map, compute_map, recipe):
             cells.append([value])
     error_storage = [None, None, None]
     cthunk = module.instantiate(error_storage, *cells)
-    thunk = cc._CThunk(cthunk, recipe.init_tasks, recipe.tasks, error_storage, module)
+    thunk = lib.CThunk(cthunk, recipe.init_tasks, recipe.tasks, error_storage, module)
     thunk.nodes = [node]
     outputs = node.outputs
 
@@ -157,26 +156,26 @@ def _thunk_from_recipe(node, storage_map, compute_map, recipe):
     return rval
 
 
-def _recorded_thunk(node, storage_map, compute_map, recipe):
-    """The thunk built from the node's module record, or None when Theano must rebuild it."""
+def _recorded_thunk(lib, node, storage_map, compute_map, recipe):
+    """The thunk built from the node's module record, or None when the library must rebuild it."""
     try:
-        return _thunk_from_recipe(node, storage_map, compute_map, recipe)
+        return _thunk_from_recipe(lib, node, storage_map, compute_map, recipe)
     except Exception as exc:  # missing or stale module
         _log.info("fncache: rebuilding the C thunk of %s (%s)", node.op, exc)
         return None
 
 
-_applied = False
+_applied = set()  # names of the libraries hooked
 
 
-def apply():
-    """Install the recording and loading hooks into Theano (once)."""
-    global _applied
-    if _applied:
+def apply(lib):
+    """Install the recording and loading hooks into the library's classes (once)."""
+    if lib.name in _applied:
         return
-    _applied = True
-    theano_make_c_thunk = op.Op.make_c_thunk
-    theano_cthunk_factory = cc.CLinker.cthunk_factory
+    _applied.add(lib.name)
+    op_class, linker_class = lib.CThunkOp, lib.CLinker
+    theano_make_c_thunk = op_class.make_c_thunk
+    theano_cthunk_factory = linker_class.cthunk_factory
 
     def cthunk_factory(self, *args, **kwargs):
         ret, module = theano_cthunk_factory(self, *args, **kwargs)
@@ -189,7 +188,7 @@ def apply():
         if recipe is not None and _flag("loading"):
             if recipe == PYTHON_THUNK:
                 raise NotImplementedError("fncache: this node ran Python code when compiled")
-            rval = _recorded_thunk(node, storage_map, compute_map, recipe)
+            rval = _recorded_thunk(lib, node, storage_map, compute_map, recipe)
             if rval is not None:
                 return rval
         if not _flag("recording"):
@@ -204,7 +203,7 @@ def apply():
         if captured is not None:
             linker, module = captured
             try:
-                recipe = _recipe_from_linker(node, linker, module, rval.thunk)
+                recipe = _recipe_from_linker(lib, node, linker, module, rval.thunk)
             except Exception as exc:  # no record: a load makes this thunk Theano's way
                 _log.info("fncache: no module record for %s (%s: %s)",
                           node.op, type(exc).__name__, exc)
@@ -212,19 +211,19 @@ def apply():
                 setattr(node.tag, TAG, recipe)
         return rval
 
-    theano_make_thunk = op.Op.make_thunk
+    theano_make_thunk = op_class.make_thunk
 
     def make_thunk(self, node, storage_map, compute_map, no_recycling, impl=None):
         # A node with a module record skips prepare_node: it readies the Python
         # implementation (ufuncs, scalar graphs), which a C thunk never uses.
         recipe = getattr(node.tag, TAG, None)
         if isinstance(recipe, ThunkRecipe) and impl != "py" and _flag("loading"):
-            rval = _recorded_thunk(node, storage_map, compute_map, recipe)
+            rval = _recorded_thunk(lib, node, storage_map, compute_map, recipe)
             if rval is not None:
                 return rval
             setattr(node.tag, TAG, None)  # Theano's path below must not try the record again
         return theano_make_thunk(self, node, storage_map, compute_map, no_recycling, impl)
 
-    op.Op.make_thunk = make_thunk
-    op.Op.make_c_thunk = make_c_thunk
-    cc.CLinker.cthunk_factory = cthunk_factory
+    op_class.make_thunk = make_thunk
+    op_class.make_c_thunk = make_c_thunk
+    linker_class.cthunk_factory = cthunk_factory

@@ -12,11 +12,16 @@ from theano.gof import cmodule
 from theano.gof.link import Container
 
 from fncache.backends.base import Backend
-from fncache.backends.theano import env, graph, graphinfo, serialize, thunks
+from fncache.backends.family import cthunks, pickler
+from fncache.backends.theano import env, graph, graphinfo, serialize
+from fncache.backends.theano.library import LIBRARY
 from fncache.errors import FncacheTypeError
 
 # The real theano.function, whatever install() later puts in its place.
 _THEANO_FUNCTION = sys.modules["theano.compile.function"].function
+
+serialize.lazy_composite_graphs()  # fused Composites rebuild their inner graph only on demand
+pickler.apply(LIBRARY)  # lazy C sources, plain tags, C thunk records
 
 
 class TheanoBackend(Backend):
@@ -47,7 +52,7 @@ class TheanoBackend(Backend):
 
     # --- compile ---------------------------------------------------------------------------
     def compile(self, inputs, outputs, kwargs):
-        with thunks.recording():
+        with cthunks.recording():
             return _THEANO_FUNCTION(inputs, outputs, **kwargs)
 
     def uncacheable_reason(self, fn):
@@ -83,16 +88,16 @@ class TheanoBackend(Backend):
 
     # --- serialize -------------------------------------------------------------------------
     def dumps(self, fn, shared, inputs):
-        return serialize.dumps(fn, shared, inputs)
+        return pickler.dumps(LIBRARY, fn, shared, inputs)
 
     def loads(self, payload, shared, inputs):
-        return serialize.loads(payload, shared, inputs)
+        return pickler.loads(payload, shared, inputs)
 
     def dumps_types(self, variables):
-        return serialize.dumps_types(variables)
+        return pickler.dumps_types(LIBRARY, variables)
 
     def standins(self, text, shared=True):
-        return serialize.standins(text) if shared else serialize.input_standins(text)
+        return pickler.standins(LIBRARY, text) if shared else pickler.input_standins(text)
 
     def artifact_root(self):
         return theano.config.compiledir

@@ -11,7 +11,7 @@ from theano.scalar import basic as scalar_basic
 from theano.tensor.type import TensorType
 
 from fncache.backends.family import Library, fingerprints
-from fncache.backends.theano import csource, env, exclusions, rewrites
+from fncache.backends.theano import csource, env, exclusions, rewrites, serialize
 
 LIBRARY = Library(
     name="theano",
@@ -41,6 +41,11 @@ LIBRARY = Library(
     Params=params_type.Params,
     Scratchpad=utils.scratchpad,
     Composite=scalar_basic.Composite,
+    COp=op.COp,
+    CThunkOp=op.Op,
+    CThunk=cc._CThunk,
+    compiledir=lambda: theano.config.compiledir,
+    PackedTraceTag=serialize.PackedTraceTag,
     frozendict=frozendict,
     OrderedSet=OrderedSet,
     ancestors=graph.ancestors,
@@ -55,5 +60,8 @@ LIBRARY = Library(
     c_source_digest=csource.node_digest,
     c_source_error=csource.CSourceUnfit,
     profile_default=lambda: bool(theano.config.profile or theano.config.print_global_stats),
+    reductions={scalar_basic.Composite: serialize.stored_composite},
+    # process-local objects: SciPy BLAS routines ScipyGer leaves in node.tag once run
+    unstored_tag_attrs=frozenset(["local_ger"]),
 )
 fingerprints.register_library(LIBRARY)

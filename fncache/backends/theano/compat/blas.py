@@ -8,9 +8,6 @@ nothing defines, so its module fails to load ("undefined symbol: dgemm_") and
 no function with ``T.batched_dot`` compiles. We make it fall back to its
 Python implementation, as Dot22 does; with a BLAS library it is untouched.
 """
-from theano import config
-from theano.gof.utils import MethodNotDefined
-from theano.tensor import blas
 
 _applied = False
 
@@ -20,6 +17,9 @@ def apply():
     if _applied:
         return
     _applied = True
+    from theano import config  # not at import: this module may be imported before Theano
+    from theano.gof.utils import MethodNotDefined
+    from theano.tensor import blas
     theano_c_code = blas.BatchedDot.c_code
 
     def c_code(self, node, name, inputs, outputs, sub):

@@ -19,7 +19,6 @@ gcc runs again for modules the compiledir already holds:
 """
 import hashlib
 
-from theano.gof import cc, op
 
 _applied = False
 _originals = {}
@@ -58,6 +57,7 @@ def apply():
     if _applied:
         return
     _applied = True
+    from theano.gof import cc, op  # not at import: this module may be imported before Theano
     _originals.update(cop_version=op.COp.c_code_cache_version, cmodule_key_=cc.CLinker.cmodule_key_)
     op.COp.c_code_cache_version = _stable_cop_version
     theano_cmodule_key = _originals["cmodule_key_"]
@@ -79,6 +79,7 @@ def restore_theano_originals():
     """Put Theano's own methods back (tests use it to show what the fixes change)."""
     global _applied
     if _applied:
+        from theano.gof import cc, op
         op.COp.c_code_cache_version = _originals["cop_version"]
         cc.CLinker.cmodule_key_ = _originals["cmodule_key_"]
         _applied = False

@@ -12,8 +12,6 @@ import json
 import os
 import platform
 
-from theano import config
-from theano.gof import cmodule
 
 FILE_NAME = "fncache-march-flags.json"
 _applied = False
@@ -32,10 +30,13 @@ def _cpu_identity():
 
 
 def probe_key():
+    from theano import config  # not at import: this module may be imported before Theano
+    from theano.gof import cmodule
     return "|".join([config.cxx, cmodule.gcc_version_str, config.gcc.cxxflags, _cpu_identity()])
 
 
 def _path():
+    from theano import config
     return os.path.join(config.compiledir, FILE_NAME)
 
 
@@ -53,7 +54,7 @@ def _save(key, flags):
     data[key] = flags
     tmp = "%s.tmp%d" % (_path(), os.getpid())
     try:
-        os.makedirs(config.compiledir, exist_ok=True)
+        os.makedirs(os.path.dirname(_path()), exist_ok=True)
         with open(tmp, "w") as f:
             json.dump(data, f)
         os.replace(tmp, _path())
@@ -63,6 +64,8 @@ def _save(key, flags):
 
 def apply():
     global _applied
+    from theano import config
+    from theano.gof import cmodule
     if _applied or not config.cxx:
         return
     _applied = True
@@ -90,5 +93,6 @@ def restore_theano_original():
     """Probe as Theano does, every process (benchmarks use it for the stock baseline)."""
     global _applied
     if _applied:
+        from theano.gof import cmodule
         cmodule.GCC_compiler.compile_args = staticmethod(_original)
         _applied = False
