@@ -69,7 +69,8 @@ def _stored_maker_state(maker):
         respecs[id(spec)].update = graph_outputs[n_outputs + k]
     inputs = [respecs.get(id(spec), spec) for spec in maker.inputs]
     state["inputs"] = state["expanded_inputs"] = inputs
-    state["indices"] = [(respecs.get(id(spec), spec), *rest) for spec, *rest in maker.indices]
+    if "indices" in state:  # Theano's (PyTensor's maker has none)
+        state["indices"] = [(respecs.get(id(spec), spec), *rest) for spec, *rest in maker.indices]
     outputs = []
     for spec, variable in zip(maker.outputs, graph_outputs):
         spec = copy.copy(spec)
@@ -92,7 +93,11 @@ def _stored_graph_state(fgraph):
 
 def _restore_graph(cls, state):
     fgraph = cls.__new__(cls)
-    fgraph.__setstate__(state)
+    setstate = getattr(cls, "__setstate__", None)
+    if setstate is not None:
+        setstate(fgraph, state)
+    else:  # PyTensor's FunctionGraph: default pickling (its __getattr__ hides the absence)
+        fgraph.__dict__.update(state)
     return fgraph
 
 

@@ -21,9 +21,16 @@ from pytensor.link.basic import Container
 from pytensor.tensor.type import TensorType
 
 from fncache.backends.base import Backend
+from fncache.backends.family import pickler
 from fncache.backends.pytensor import counters, cthunks, env, graph, hooks, numbafiles, serialize
-from fncache.errors import FncacheTypeError
+from fncache.backends.pytensor.library import LIBRARY
+from fncache.errors import FncacheTypeError, SerializationError
 
+# The family pickler's patches (COp sources read lazily, plain pickles without fncache's
+# records); PyTensor's own C thunk records (cthunks: per node, and the whole-graph linker
+# of mode C) and Numba's (numbafiles).
+pickler.lazy_c_sources(LIBRARY)
+pickler.plain_tags(LIBRARY)
 cthunks.apply()
 numbafiles.apply()
 
@@ -60,7 +67,7 @@ class PyTensorBackend(Backend):
 
     name = "pytensor"
     roots = ("pytensor",)
-    SerializationError = serialize.SerializationError
+    SerializationError = SerializationError
     artifact_companions = ("key.pkl",)
 
     def __init__(self):
@@ -131,7 +138,7 @@ class PyTensorBackend(Backend):
 
     # --- serialize -------------------------------------------------------------------------
     def dumps(self, fn, shared, inputs):
-        payload = serialize.dumps(fn, shared, inputs)
+        payload = serialize.dumps(LIBRARY, fn, shared, inputs)
         prefix = _compiledir_prefix()
         paths = [os.path.join(prefix, p) for p in sorted(cthunks.module_paths(fn))]
         return payload, paths + numbafiles.files(fn)
@@ -140,22 +147,10 @@ class PyTensorBackend(Backend):
         return _keyable(serialize.loads(payload, shared, inputs))
 
     def dumps_types(self, variables):
-        import base64
-        import pickle
-        try:
-            return base64.b64encode(pickle.dumps([v.type for v in variables])).decode("ascii")
-        except Exception:
-            return None
+        return pickler.dumps_types(LIBRARY, variables)
 
     def standins(self, text, shared=True):
-        import base64
-        import pickle
-        types_ = pickle.loads(base64.b64decode(text))
-        if not shared:
-            return [t("standin_input_%d" % k) for k, t in enumerate(types_)]
-        return [SharedVariable(type=t, value=None, strict=None, name="standin_%d" % k,
-                               container=Container(t, storage=[None]))
-                for k, t in enumerate(types_)]
+        return pickler.standins(LIBRARY, text) if shared else pickler.input_standins(text)
 
     def artifact_root(self):
         return str(config.base_compiledir)

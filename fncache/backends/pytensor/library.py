@@ -5,13 +5,15 @@ from pytensor.compile.debug import profiling
 from pytensor.graph import basic, fg, op, type as graph_type, utils
 from pytensor.graph.rewriting import basic as rewriting, db
 from pytensor.link import basic as link
-from pytensor.link.c import basic as cbasic, params_type
+from pytensor.configdefaults import config
+from pytensor.link.c import basic as cbasic, op as cop, params_type
 from pytensor.misc.frozendict import frozendict
 from pytensor.misc.ordered_set import OrderedSet
 from pytensor.scalar import basic as scalar_basic
 from pytensor.tensor.type import TensorType
 
 from fncache.backends.family import Library
+from fncache.backends.pytensor.serialize import PackedTraceTag
 
 LIBRARY = Library(
     name="pytensor",
@@ -41,6 +43,10 @@ LIBRARY = Library(
     Params=params_type.Params,
     Scratchpad=utils.Scratchpad,
     Composite=scalar_basic.Composite,
+    COp=cop.ExternalCOp,           # its C source is read from files
+    CThunk=cbasic._CThunk,
+    compiledir=lambda: str(config.compiledir),
+    PackedTraceTag=PackedTraceTag,
     frozendict=frozendict,
     OrderedSet=OrderedSet,
     # static shapes: TensorType's __props__ are (dtype, shape); broadcastable and ndim derive
