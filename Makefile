@@ -2,7 +2,7 @@
 #   make demo   sets up .venv (Theano) and .venv-pytensor (PyTensor, PyMC) and runs both demos
 #   make test   sets up both, runs the test suite in each, then Theano's and PyTensor's own
 #               tests under fncache
-# and make bench (full benchmarks, about half an hour) or make bench-quick (a few minutes).
+# and make bench (full benchmarks, about 45 minutes) or make bench-quick (a few minutes).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -49,10 +49,12 @@ test-pytensor: venv-pytensor
 	$(PT_BIN)/python -m pytest
 	$(PT_BIN)/python tests/pytensor_suite.py
 
-bench: venv
+bench: venv venv-pytensor
+	$(PT_BIN)/python benchmarks/bench_pytensor.py
 	$(BIN)/python benchmarks/all.py
 
-bench-quick: venv
+bench-quick: venv venv-pytensor
+	$(PT_BIN)/python benchmarks/bench_pytensor.py --quick
 	$(BIN)/python benchmarks/all.py --quick
 
 clean:

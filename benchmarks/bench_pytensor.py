@@ -172,7 +172,7 @@ def main(argv=None):
     finally:
         shutil.rmtree(work, ignore_errors=True)
     import pytensor
-    data = {"mode": "quick" if args.quick else "full", "machine": common.machine(),
+    data = {"mode": "quick" if args.quick else "full", "machine": common.machine("pytensor"),
             "versions": {"pytensor": pytensor.__version__, "python": sys.version.split()[0]},
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "results": results}
     common.write_json("pytensor.json", data)

@@ -58,7 +58,8 @@ def test_a_new_machine_gets_entries_and_compiled_code_from_redis(library, cache_
                                                                 redis_server):
     """Another machine: its own empty cache directory and compiledir, the team's Redis."""
     workload, mode = library.cases[0]
-    env = {"FNCACHE_DIR": str(cache_dir), "FNCACHE_REDIS_URL": redis_server.url}
+    env = {"FNCACHE_DIR": str(cache_dir), "FNCACHE_REDIS_URL": redis_server.url,
+           "FNCACHE_SECRET": "team secret"}  # without one, fncache does not use Redis
     plain = backends.plain_warm(library, workload, mode, env)
     train(library, workload, mode, "fncache", env)
     elsewhere = dict(env, FNCACHE_DIR=str(tmp_path / "other-machine"),
@@ -283,3 +284,22 @@ def test_pytensor_vm_settings_made_before_the_first_call_hold():
     f(np.ones(1))
     assert any(v[0] is not None for k, v in f.vm.storage_map.items()
                if not isinstance(k, Constant))
+
+
+def test_pytensor_benchmark_runs_and_writes_its_results(tmp_path):
+    """benchmarks/bench_pytensor.py --quick (numbers are the page's business, not a test's)."""
+    pytest.importorskip("pytensor", reason="PyTensor is installed in .venv-pytensor only")
+    import json
+    import subprocess
+    import sys
+    script = os.path.join(backends.EXAMPLES, "..", "benchmarks", "bench_pytensor.py")
+    subprocess.run([sys.executable, script, "--quick"], check=True, timeout=900,
+                   env=dict(os.environ, FNCACHE_BENCH_RESULTS=str(tmp_path)),
+                   capture_output=True)
+    with open(tmp_path / "pytensor.json") as f:
+        data = json.load(f)
+    cases = {(r["workload"], r["mode"]): r["contenders"] for r in data["results"]}
+    assert set(cases) == {("ew", "NUMBA"), ("ew", "CVM")}
+    for contenders in cases.values():
+        assert {"plain_warm", "disk_hit", "fresh_node", "memory_hit"} <= set(contenders)
+        assert contenders["disk_hit"]["rows"][0]["compiled"]["hits"] == 2  # disk, then memory
