@@ -57,7 +57,7 @@ class Library:
 
 THEANO = Library("theano", "workloads",
                  (("mlp", None), ("logreg", None), ("dropout", None)),
-                 {"gcc": 0, "optimize": 0}, ("tensor.cmp_sloppy", 1))
+                 {"gcc": 0, "optimize": 0}, ("floatX", "float32"))
 # NUMBA is PyTensor's default; a cold Numba build of the MLP or the scan RNN takes a
 # minute here, so those two run in the C modes only.
 # (mode C links the whole graph as one C module; without BLAS only elementwise graphs

@@ -175,6 +175,8 @@ NEAR_PAIRS = [  # each differs from the base in one thing only
 @pytest.mark.parametrize("library", params())
 @pytest.mark.parametrize("what,a,b", NEAR_PAIRS, ids=[p[0] for p in NEAR_PAIRS])
 def test_near_identical_graphs_get_different_keys(library, what, a, b):
+    if library.name == "theano" and what.startswith("constant 0.0"):
+        pytest.skip("Theano's constant cache makes 0.0 and -0.0 one constant: one graph")
     assert _key(library, a) == _key(library, a)  # built twice: one key
     assert _key(library, a) != _key(library, b)
 
@@ -217,10 +219,12 @@ if given is not None:
         """A property: two specs share a key exactly when they describe the same graph."""
         def canonical(spec):  # what the spec builds: "sum" makes later steps scalar ops
             dtype, length, steps = spec
-            if library.name == "theano":  # Theano's types know broadcastable, not lengths
-                length = length == 1
+            as_float = float
+            if library.name == "theano":  # Theano's types know broadcastable, not lengths,
+                length = length == 1  # and its constant cache merges 0.0 and -0.0
+                as_float = lambda c: float(c) + 0.0  # noqa: E731
             return (dtype, length, tuple(
-                (op, None if op in ("tanh", "exp") else repr(float(np.asarray(c, dtype=dtype))))
+                (op, None if op in ("tanh", "exp") else repr(as_float(np.asarray(c, dtype=dtype))))
                 for op, c in steps))  # tanh and exp take no constant
         assert (_key(library, a) == _key(library, b)) == (canonical(a) == canonical(b))
 

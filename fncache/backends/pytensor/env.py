@@ -54,10 +54,34 @@ def _excluded(name):
 
 
 def _current(name):
+    if name == "blas__ldflags" and config._config_var_dict[name].is_default:
+        return _blas_default()
     try:
         return getattr(config, name)
     except Exception as exc:  # a lazily computed default that fails
         return "<error %s>" % type(exc).__name__
+
+
+_blas = []
+
+
+def _blas_default():
+    """What PyTensor's default ``blas__ldflags`` is computed from, not the value: computing
+    it links test programs with gcc (0.6-0.8 s), which a hit must not pay. The default is a
+    function of the BLAS libraries in the compiler's library folders (and of the compiler,
+    CPU and platform, keyed apart)."""
+    if not _blas:
+        import re
+        from pytensor.link.c import cmodule
+        found = []
+        for folder in cmodule._get_cxx_library_dirs() + [sysconfig.get_config_var("LIBDIR")]:
+            try:
+                names = os.listdir(folder)
+            except (OSError, TypeError):
+                continue
+            found += sorted(n for n in names if re.search(r"(blas|lapack|mkl|iomp|gomp)", n))
+        _blas.append("default from %s" % ",".join(found))
+    return _blas[0]
 
 
 def _typed(value):
@@ -74,21 +98,20 @@ def _plain(value):
 
 
 def _version(name):
+    """A distribution's version, without importing it (importing Numba takes 0.3 s)."""
+    from importlib import metadata
     try:
-        return __import__(name).__version__
-    except ImportError:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
         return None
 
 
 def _numba_settings():
-    """Numba's settings that change its object code (its cache index keys the CPU too)."""
-    try:
-        from numba.core import config as numba_config
-    except ImportError:
-        return {}
-    return {"numba.%s" % name: str(getattr(numba_config, name, None))
-            for name in ("OPT", "BOUNDSCHECK", "CPU_NAME", "CPU_FEATURES", "FASTMATH",
-                         "DISABLE_JIT", "LOOP_VECTORIZE", "SLP_VECTORIZE", "ENABLE_AVX")}
+    """Numba's settings that change its object code: its NUMBA_* environment variables
+    (numba.core.config reads them; its defaults follow from the CPU, keyed apart), read
+    without importing Numba."""
+    return {"numba.env." + k: v for k, v in sorted(os.environ.items())
+            if k.startswith("NUMBA_")}
 
 
 def _cpu():

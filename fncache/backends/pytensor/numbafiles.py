@@ -110,9 +110,7 @@ def apply():
     if _applied:
         return
     _applied = True
-    from numba.core import sigutils
-    from pytensor.link.numba import cache as pt_cache
-    from pytensor.link.numba.linker import NumbaLinker
+    from pytensor.link.numba.linker import NumbaLinker  # imports no Numba: C users pay nothing
 
     pytensor_convert = NumbaLinker.fgraph_convert
     pytensor_jit = NumbaLinker.jit_compile
@@ -120,6 +118,7 @@ def apply():
     def fgraph_convert(self, fgraph, **kwargs):
         key = self.__dict__.get(KEY)
         if _flag("loading") and key is not None and config.numba__cache:
+            from pytensor.link.numba import cache as pt_cache
             from pytensor.link.numba.dispatch import basic as dispatch_basic
             name = self.__dict__.get(NAME, "numba_funcified_fgraph")
             env = dict(vars(dispatch_basic), jitable_func=None)
@@ -154,6 +153,7 @@ def apply():
 
         def compile(sig):
             if pending[0]:
+                from numba.core import sigutils
                 args, _ = sigutils.normalize_signature(sig)
                 if dispatcher.overloads.get(tuple(args)) is None \
                         and not _in_index(dispatcher, sig):
