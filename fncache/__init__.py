@@ -6,9 +6,11 @@ them are attributes made on first use (module ``__getattr__``).
 """
 __version__ = "0.1.0"
 
+import functools as _functools
 import importlib as _importlib
 import os as _os
 
+from fncache import backends as _backends
 from fncache.backends import importhook as _importhook
 from fncache.config import settings as _settings
 from fncache.errors import (ConfigError, FncacheError, FncacheTypeError, FncacheValueError,  # noqa: F401
@@ -42,8 +44,17 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
+def _library_imported(root):
+    """Once the program imports a graph library: its backend is imported (its modules are in
+    place before the program compiles, drops privileges or forks) and, while the program
+    builds its graphs, the cache opens in the background."""
+    _backends.get(root)
+    if not _settings.disabled:
+        _importlib.import_module("fncache.store").open_in_background()
+
+
 _importhook.install()  # Theano's Python 3.11 fixes, applied when the program imports it
+for _root in _backends.available():
+    _importhook.when_imported(_root, _functools.partial(_library_imported, _root))
 if _os.environ.get("FNCACHE_INSTALL", "").strip().lower() in ("1", "true", "yes", "on"):
     __getattr__("install")()
-if not _settings.disabled:
-    _importlib.import_module("fncache.store").open_in_background()

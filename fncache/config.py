@@ -1,18 +1,11 @@
 """Settings: environment variables first, then ``fncache.configure(...)``.
 
-FNCACHE_DIR        cache directory (default ~/.cache/fncache)
-FNCACHE_REDIS_URL  team tier, e.g. redis://host:6379/0 (optional)
-FNCACHE_REDIS_PREFIX  key prefix in Redis, one per team (default fncache:)
-FNCACHE_REDIS_TTL  seconds (or 12h, 30d) an entry lives in Redis unless read (default 30d)
-FNCACHE_REDIS_TIMEOUT  seconds to wait for Redis to connect or answer (default 0.5)
-FNCACHE_REDIS_COMPRESS 0: do not zstd-compress values sent to Redis (default 1)
-FNCACHE_SECRET     team secret for signing entries (or FNCACHE_SECRET_FILE, mode 0600)
-FNCACHE_READONLY   1: never write to the cache
-FNCACHE_DISABLE    1: compile everything as plain Theano would
-FNCACHE_SIZE_LIMIT disk tier size limit, e.g. 5GB (default 10GB)
-FNCACHE_MEMORY_LIMIT in-process tier limit, e.g. 512MB (default 256MB)
-FNCACHE_MISS_LOG   1: remember the last compile misses (key parts) for `fncache explain --last-miss`
+One table, ``SETTINGS``, has a row per setting: its name, its environment variable, its
+default, how the environment's text is read, how a ``configure()`` value is checked, and
+whether a change reopens the cache (the cache's settings snapshot). ``Settings.reset()``,
+``configure()`` and the snapshot all read it.
 """
+import collections
 import math
 import os
 import re
@@ -68,7 +61,7 @@ def parse_duration(value, what="duration"):
     if isinstance(value, bool):
         raise ConfigError("%s must be a duration like '30d' or '12h', not %r" % (what, value))
     if isinstance(value, (int, float)):
-        number = float(value)
+        number = value  # an int stays exact until it is known to be in range
     elif isinstance(value, str):
         match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([smhdw]?)\s*", value.lower())
         if not match:
@@ -81,7 +74,7 @@ def parse_duration(value, what="duration"):
     if number < 0:
         raise ConfigError("%s must not be negative: %r" % (what, value))
     _in_range(number, MAX_SECONDS, "100 years", what, value)
-    return number
+    return float(number)
 
 
 def _flag(name):
@@ -99,27 +92,9 @@ class Settings:
         setting keeps its default: a training run never dies for a cache setting
         (``configure()`` raises ConfigError instead, and the fncache command exits)."""
         self.env_errors = []
-        env = self._env
-        default_directory = os.path.expanduser(os.path.join("~", ".cache", "fncache"))
-        self.directory = env(lambda: _directory(os.environ.get("FNCACHE_DIR") or default_directory,
-                                                "FNCACHE_DIR"), default_directory)
-        self.redis_url = env(lambda: _redis_url(os.environ.get("FNCACHE_REDIS_URL") or None), None)
-        self.redis_prefix = env(lambda: _redis_prefix(os.environ.get("FNCACHE_REDIS_PREFIX",
-                                                                     "fncache:")), "fncache:")
-        self.redis_ttl = env(lambda: parse_seconds(os.environ.get("FNCACHE_REDIS_TTL", "30d"),
-                                                   "FNCACHE_REDIS_TTL"), 30 * 86400)
-        self.redis_compress = os.environ.get("FNCACHE_REDIS_COMPRESS", "1").strip().lower() not in (
-            "0", "false", "no", "off")
-        self.secret = env(_read_secret, None)
-        self.readonly = _flag("FNCACHE_READONLY")
-        self.disabled = _flag("FNCACHE_DISABLE")
-        self.miss_log = _flag("FNCACHE_MISS_LOG")
-        self.size_limit = env(lambda: parse_size(os.environ.get("FNCACHE_SIZE_LIMIT", "10GB"),
-                                                 "FNCACHE_SIZE_LIMIT"), 10 ** 10)
-        self.memory_limit = env(lambda: parse_size(os.environ.get("FNCACHE_MEMORY_LIMIT", "256MB"),
-                                                   "FNCACHE_MEMORY_LIMIT"), 256 * 10 ** 6)
-        self.wait_timeout = 600.0  # seconds to wait for another process's compile of the same key
-        self.redis_timeout = env(_redis_timeout_from_env, 0.5)
+        for setting in SETTINGS:
+            if setting.read is not None:
+                setattr(self, setting.name, self._env(setting.read, setting.default()))
         for message in self.env_errors:
             warnings.warn("fncache: %s; using the default" % message, FncacheWarning, stacklevel=2)
 
@@ -131,15 +106,19 @@ class Settings:
             return default
 
     def update(self, **changes):
-        unknown = set(changes) - set(_CONFIGURABLE)
+        unknown = set(changes) - set(_BY_NAME)
         if unknown:
             raise ConfigError("configure() got unknown settings: %s (known: %s)"
-                              % (", ".join(sorted(unknown)), ", ".join(_CONFIGURABLE)))
+                              % (", ".join(sorted(unknown)), ", ".join(_BY_NAME)))
         for name, value in changes.items():
             if name == "secret_file":  # read now, so a loose mode fails here and not on first use
                 self.secret = None if value is None else read_secret_file(value)
             else:
-                setattr(self, name, _CONFIGURABLE[name](value))
+                setattr(self, name, _BY_NAME[name].check(value))
+
+    def snapshot(self):
+        """The values of the settings whose change reopens the cache."""
+        return tuple(getattr(self, s.name) for s in SETTINGS if s.reopens)
 
 
 def _redis_timeout_from_env():
@@ -232,22 +211,12 @@ def _redis_prefix(value):
     return value
 
 
-_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def parse_seconds(value, what="duration"):
-    """Whole seconds from a number or a string such as '3600', '12h', '30d'."""
-    if isinstance(value, bool):
-        raise ConfigError("%s must be seconds or a string like '30d', not %r" % (what, value))
-    if isinstance(value, str):
-        match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([smhd]?)\s*", value.lower())
-        if not match:
-            raise ConfigError("%s %r is not a duration like '3600', '12h' or '30d'" % (what, value))
-        value = float(match.group(1)) * _TIME_UNITS[match.group(2)]
-    if not isinstance(value, (int, float)) or not value >= 1:
+    """Whole seconds, at least one, from a number or a duration such as '3600', '12h', '30d'."""
+    seconds = parse_duration(value, what)
+    if not seconds >= 1:
         raise ConfigError("%s must be at least one second, not %r" % (what, value))
-    _in_range(value, MAX_SECONDS, "100 years", what, value)
-    return int(value)
+    return int(seconds)
 
 
 def _secret(value):
@@ -275,21 +244,63 @@ def _positive_seconds(value, what):
     return float(value)
 
 
-_CONFIGURABLE = {
-    "directory": _directory,
-    "redis_url": _redis_url,
-    "redis_prefix": _redis_prefix,
-    "redis_ttl": lambda v: parse_seconds(v, "redis_ttl"),
-    "redis_compress": _bool("redis_compress"),
-    "secret": _secret,
-    "secret_file": None,  # read by Settings.update into ``secret``
-    "readonly": _bool("readonly"),
-    "disabled": _bool("disabled"),
-    "miss_log": _bool("miss_log"),
-    "size_limit": lambda v: parse_size(v, "size_limit"),
-    "memory_limit": lambda v: parse_size(v, "memory_limit"),
-    "wait_timeout": lambda v: _positive_seconds(v, "wait_timeout"),
-    "redis_timeout": lambda v: _positive_seconds(v, "redis_timeout"),
-}
+def _default_directory():
+    return os.path.expanduser(os.path.join("~", ".cache", "fncache"))
+
+
+def _flag_reader(variable):
+    return lambda: _flag(variable)
+
+
+Setting = collections.namedtuple("Setting", "name env default read check reopens doc")
+
+#: One row per setting. ``default()`` is the value without (or with a bad) environment
+#: variable; ``read()`` reads the environment (raising ConfigError); ``check(value)`` is
+#: what configure() applies; ``reopens``: a change opens the cache anew.
+SETTINGS = (
+    Setting("directory", "FNCACHE_DIR", _default_directory,
+            lambda: _directory(os.environ.get("FNCACHE_DIR") or _default_directory(), "FNCACHE_DIR"),
+            _directory, True, "cache directory (default ~/.cache/fncache)"),
+    Setting("redis_url", "FNCACHE_REDIS_URL", lambda: None,
+            lambda: _redis_url(os.environ.get("FNCACHE_REDIS_URL") or None),
+            _redis_url, True, "team tier, e.g. redis://host:6379/0 (optional)"),
+    Setting("redis_prefix", "FNCACHE_REDIS_PREFIX", lambda: "fncache:",
+            lambda: _redis_prefix(os.environ.get("FNCACHE_REDIS_PREFIX", "fncache:")),
+            _redis_prefix, True, "key prefix in Redis, one per team (default fncache:)"),
+    Setting("redis_ttl", "FNCACHE_REDIS_TTL", lambda: 30 * 86400,
+            lambda: parse_seconds(os.environ.get("FNCACHE_REDIS_TTL", "30d"), "FNCACHE_REDIS_TTL"),
+            lambda v: parse_seconds(v, "redis_ttl"), True,
+            "seconds (or 12h, 30d) an entry lives in Redis unless read (default 30d)"),
+    Setting("redis_timeout", "FNCACHE_REDIS_TIMEOUT", lambda: 0.5, _redis_timeout_from_env,
+            lambda v: _positive_seconds(v, "redis_timeout"), True,
+            "seconds to wait for Redis to connect or answer (default 0.5)"),
+    Setting("redis_compress", "FNCACHE_REDIS_COMPRESS", lambda: True,
+            lambda: os.environ.get("FNCACHE_REDIS_COMPRESS", "1").strip().lower() not in (
+                "0", "false", "no", "off"),
+            _bool("redis_compress"), True, "0: do not zstd-compress values sent to Redis (default 1)"),
+    Setting("secret", "FNCACHE_SECRET", lambda: None, _read_secret, _secret, True,
+            "team secret for signing entries (or FNCACHE_SECRET_FILE, mode 0600)"),
+    Setting("secret_file", "FNCACHE_SECRET_FILE", lambda: None, None, None, False,
+            "file holding the team secret (configure() reads it into secret)"),
+    Setting("readonly", "FNCACHE_READONLY", lambda: False, _flag_reader("FNCACHE_READONLY"),
+            _bool("readonly"), True, "1: never write to the cache"),
+    Setting("disabled", "FNCACHE_DISABLE", lambda: False, _flag_reader("FNCACHE_DISABLE"),
+            _bool("disabled"), False, "1: compile everything as the plain library would"),
+    Setting("miss_log", "FNCACHE_MISS_LOG", lambda: False, _flag_reader("FNCACHE_MISS_LOG"),
+            _bool("miss_log"), False,
+            "1: remember the last compile misses (key parts) for `fncache explain --last-miss`"),
+    Setting("size_limit", "FNCACHE_SIZE_LIMIT", lambda: 10 ** 10,
+            lambda: parse_size(os.environ.get("FNCACHE_SIZE_LIMIT", "10GB"), "FNCACHE_SIZE_LIMIT"),
+            lambda v: parse_size(v, "size_limit"), True, "disk tier size limit, e.g. 5GB (default 10GB)"),
+    Setting("memory_limit", "FNCACHE_MEMORY_LIMIT", lambda: 256 * 10 ** 6,
+            lambda: parse_size(os.environ.get("FNCACHE_MEMORY_LIMIT", "256MB"),
+                               "FNCACHE_MEMORY_LIMIT"),
+            lambda v: parse_size(v, "memory_limit"), True,
+            "in-process tier limit, e.g. 512MB (default 256MB)"),
+    Setting("wait_timeout", None, lambda: 600.0, lambda: 600.0,
+            lambda v: _positive_seconds(v, "wait_timeout"), False,
+            "seconds to wait for another process's compile of the same key"),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}
 
 settings = Settings()

@@ -28,7 +28,7 @@ import numpy as np
 from fncache import callsite
 from fncache.config import settings
 from fncache.errors import EntryRejected, FncacheError, FncacheTypeError, FncacheWarning
-from fncache.format import FORMAT_VERSION
+from fncache import format as entry_format
 from fncache.keys import code as codekeys
 from fncache.keys.digest import content_digest
 from fncache.keys.values import UnhashableValue, ValueHasher
@@ -437,7 +437,7 @@ class MemoizedFunction(_Memoized):
     def _hasher(self, args, kwargs):
         fp = codekeys.fingerprint(self.func, self.options.ignore)
         hasher = ValueHasher(allow_pickle=self.options.allow_pickle)
-        hasher.update((FORMAT_VERSION, self.options.mode, fp.static))  # a new format, new keys
+        hasher.update((entry_format.FORMAT_VERSION, self.options.mode, fp.static))  # a new format, new keys
         fp.hash_reads(hasher)
         return hasher
 

@@ -263,7 +263,7 @@ ACCEPTED = {  # (setting, value) that are fine values of that setting
     ("readonly", True), ("disabled", True), ("miss_log", True), ("redis_compress", True)}
 
 
-@pytest.mark.parametrize("name", sorted(fncache.config._CONFIGURABLE))
+@pytest.mark.parametrize("name", sorted(s.name for s in fncache.config.SETTINGS))
 def test_every_setting_rejects_odd_values_with_a_config_error_naming_it(name, cache_dir):
     """inf, nan, huge, negative, NUL, wrong types: a ConfigError naming the setting, raised by
     configure() itself; or, for values the setting can hold, a cache that still works."""

@@ -23,7 +23,8 @@ from theano.ifelse import ifelse
 from theano.sandbox.rng_mrg import MRG_RandomStreams
 from theano.tensor.shared_randomstreams import RandomStreams
 
-from fncache.backends.theano.env import FORMAT_VERSION, environment_part, excluded_settings
+from fncache.backends.theano.env import environment_part, excluded_settings
+from fncache.format import FORMAT_VERSION
 from fncache.backends.theano.graph import signature
 from fncache.errors import UnkeyableGraph
 from fncache.keys.parts import PART_NAMES, GraphSignature

@@ -271,8 +271,8 @@ def test_disk_full_or_read_only_midway_the_run_goes_on_with_one_warning(fault, s
 # ---------------------------------------------------------------- two format versions
 TWO_VERSIONS = '''
 import sys, warnings, numpy as np, theano.tensor as T
-import fncache.backends.theano.env as env, fncache.store.envelope as envelope
-env.FORMAT_VERSION = envelope.FORMAT_VERSION = int(sys.argv[1])  # as a newer fncache would be
+import fncache.backends.theano.env as env, fncache.format
+fncache.format.FORMAT_VERSION = int(sys.argv[1])  # as a newer fncache would be
 env._static = None
 warnings.simplefilter("always")
 with warnings.catch_warnings(record=True) as caught:
@@ -290,7 +290,7 @@ result["counts"] = [s["compiled"]["compiles"], s["compiled"]["hits"], s["memo"][
 
 def test_two_format_versions_share_a_directory_each_seeing_only_its_own(tmp_path):
     env = {"FNCACHE_DIR": str(tmp_path / "cache")}
-    from fncache.backends.theano.env import FORMAT_VERSION
+    from fncache.format import FORMAT_VERSION
     older, this = str(FORMAT_VERSION - 1), str(FORMAT_VERSION)
     runs = [run_python(TWO_VERSIONS, env=env, args=(version,))[0]
             for version in (older, this, older, this)]
@@ -425,7 +425,9 @@ def reader(golden, tmp_path_factory):
     planted = [envelope.seal(key, {"kind": "compiled"}, pickle.dumps(Planted(marker)), secret)
                for secret in (None, b"someone else")]
     from fncache.store import current
-    return key, good, compiled._loader(current(), sig, SECRET.encode()), planted, marker
+    from fncache import backends
+    return key, good, compiled._loader(backends.get("theano"), current(), sig, SECRET.encode()), \
+        planted, marker
 
 
 def _load(reader, data):

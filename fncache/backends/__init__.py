@@ -5,6 +5,7 @@ never from a global switch, and its module is imported only then: ``import fncac
 imports no graph library. ``imported()`` lists the backends whose library the program
 has imported (``install()`` hooks those, and the import hook the others when they come).
 """
+import importlib.util
 import sys
 
 from fncache.errors import FncacheTypeError
@@ -56,6 +57,12 @@ def _roots(values, found, depth=0):
         elif depth < 3 and isinstance(value, dict):
             _roots(value.keys(), found, depth + 1)
             _roots(value.values(), found, depth + 1)
+
+
+def available():
+    """The library roots whose backend module is installed (a registered backend may not be)."""
+    return [root for root in BACKENDS
+            if importlib.util.find_spec(BACKENDS[root][0].rpartition(".")[0]) is not None]
 
 
 def imported():

@@ -292,9 +292,7 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _snapshot(settings):
-    return (settings.directory, settings.redis_url, settings.redis_prefix, settings.redis_ttl,
-            settings.redis_timeout, settings.redis_compress, settings.secret, settings.readonly,
-            settings.size_limit, settings.memory_limit)
+    return settings.snapshot()  # the settings whose change reopens the cache (config.SETTINGS)
 
 
 @atexit.register

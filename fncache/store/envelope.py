@@ -21,7 +21,7 @@ import struct
 import zstandard
 
 from fncache.errors import EntryRejected
-from fncache.format import FORMAT_VERSION
+from fncache import format as entry_format
 
 MAGIC = b"FNCE"
 _FIXED = struct.Struct(">4sHB32sI")
@@ -51,7 +51,7 @@ def seal(key, header, payload, secret=None, compress_above=COMPRESS_ABOVE):
         payload = zstandard.ZstdCompressor(level=3, write_content_size=True).compress(payload)
         flags |= FLAG_ZSTD
     header_bytes = json.dumps(dict(header, key=key), sort_keys=True).encode("utf-8")
-    fixed = _FIXED.pack(MAGIC, FORMAT_VERSION, flags, bytes(32), len(header_bytes))
+    fixed = _FIXED.pack(MAGIC, entry_format.FORMAT_VERSION, flags, bytes(32), len(header_bytes))
     mac = _mac(secret, fixed, key, header_bytes, payload)
     return fixed[:_MAC_AT] + mac + fixed[_MAC_AT + 32:] + header_bytes + payload
 
@@ -82,9 +82,10 @@ def _split(data):
     magic, version, flags, mac, header_len = fixed
     if magic != MAGIC:
         raise EntryRejected("corrupt", "entry does not start with the fncache marker")
-    if version != FORMAT_VERSION:
+    if version != entry_format.FORMAT_VERSION:
         raise EntryRejected("version-mismatch",
-                            "entry has format %d, this fncache reads %d" % (version, FORMAT_VERSION))
+                            "entry has format %d, this fncache reads %d"
+                            % (version, entry_format.FORMAT_VERSION))
     if header_len > MAX_HEADER_BYTES:
         raise EntryRejected("corrupt", "entry declares a %d-byte header (at most %d)"
                             % (header_len, MAX_HEADER_BYTES))

@@ -24,7 +24,7 @@ import theano
 from theano import configparser
 from theano.gof import cmodule
 
-from fncache.format import FORMAT_VERSION
+from fncache import format as entry_format
 
 #: theano.config settings that cannot change what a compiled function
 #: computes, with the reason. Everything else registered is keyed.
@@ -149,7 +149,7 @@ def _static_part():
     global _static
     if _static is None:
         _static = {
-            "fncache.format_version": FORMAT_VERSION,
+            "fncache.format_version": entry_format.FORMAT_VERSION,
             "theano.version": theano.__version__,
             "numpy.version": numpy.__version__,
             "scipy.version": _module_version("scipy"),
