@@ -155,10 +155,11 @@ def _compile_and_store(backend, cache, sig, inputs, outputs, kwargs, listed):
         return fn
     if cache.readonly:
         return fn
+    where = callsite.where()  # the caller's line, now: the store may come at the first call
 
     def store():
         try:
-            _store(backend, cache, sig, fn, listed, compile_seconds)
+            _store(backend, cache, sig, fn, listed, compile_seconds, where)
         except Exception as exc:  # the function is compiled: storing it is only a bonus
             counters.count("uncacheable.store_error")
             _log.warning("fncache: compiled but not cached (store_error: %s: %s)",
@@ -167,9 +168,9 @@ def _compile_and_store(backend, cache, sig, inputs, outputs, kwargs, listed):
     return fn
 
 
-def _store(backend, cache, sig, fn, listed, compile_seconds):
+def _store(backend, cache, sig, fn, listed, compile_seconds, where):
     info = {"kind": KIND, "backend": backend.name, "name": listed or "",
-            "where": callsite.where(), "compile_seconds": compile_seconds, "pid": os.getpid(),
+            "where": where, "compile_seconds": compile_seconds, "pid": os.getpid(),
             "graph": backend.summary(fn, sig), "parts": dict(sig.parts)}
     if settings.miss_log:
         try:
