@@ -307,3 +307,18 @@ def test_pytensor_benchmark_runs_and_writes_its_results(tmp_path):
     for contenders in cases.values():
         assert {"plain_warm", "disk_hit", "fresh_node", "memory_hit"} <= set(contenders)
         assert contenders["disk_hit"]["rows"][0]["compiled"]["hits"] == 2  # disk, then memory
+
+
+@pytest.mark.parametrize("library", params())
+def test_explain_names_the_part_and_the_node_that_differ(library):
+    import io
+
+    import fncache
+    library.import_library()
+    tt = library.tensor()
+    x = tt.dvector("x")
+    out = io.StringIO()
+    lines = fncache.explain(([x], tt.exp(x).sum()), ([x], tt.tanh(x).sum()), file=out)
+    assert lines and all(line.startswith("graph:") for line in lines), lines
+    assert "node 0" in lines[0] and "xp" in lines[0] and "anh" in lines[0], lines
+    assert fncache.explain(([x], tt.exp(x).sum()), ([x], tt.exp(x).sum()), file=out) == []

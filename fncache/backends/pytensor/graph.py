@@ -90,6 +90,13 @@ def _class_fp(cls):
                                              if _root(k.__module__) not in _VERSIONED_ROOTS))
 
 
+def _text(obj):
+    try:
+        return str(obj)
+    except Exception:  # display only
+        return type(obj).__name__
+
+
 def _file_digest(path):
     try:
         with open(path, "rb") as f:
@@ -394,11 +401,20 @@ def _signature(inputs, outputs, updates, givens, mode, kwargs):
     }
     environment, env_details = env.environment_part()
     key, parts = fold(payloads, {"environment": environment, "rewrites": _rewrites_part()})
-    op_names = [type(n.op).__name__ for n in io_toposort([s.variable for s in specs],
-                                                         out_vars + update_vars)]
+    topo = io_toposort([s.variable for s in specs], out_vars + update_vars)
 
-    def details():
-        return {"environment": env_details, "ops": op_names}
+    def details():  # what explain() prints of a differing part (built only when asked)
+        graph = [{"op": _text(node.op), "op_key": sha256_hex(fp[0])[:16],
+                  "inputs": [":".join(map(str, ref)) for ref in fp[1]],
+                  "outputs": [_text(o.type) for o in node.outputs]}
+                 for node, fp in zip(topo, nodes)]
+        inputs = [{"position": k, "name": s.name, "type": _text(s.variable.type),
+                   "mutable": s.mutable, "borrow": s.borrow} for k, s in enumerate(explicit)]
+        shared = [{"position": k, "class": type(s.variable).__name__,
+                   "type": _text(s.variable.type), "update": s.update is not None}
+                  for k, s in enumerate(shared_specs)]
+        return {"environment": env_details, "graph": graph, "inputs": inputs,
+                "shared": shared}
     sig = GraphSignature(key, parts, tuple(s.variable for s in shared_specs),
                          tuple(s.variable for s in explicit), details)
     explain.register(sig)
