@@ -322,3 +322,41 @@ def test_explain_names_the_part_and_the_node_that_differ(library):
     assert lines and all(line.startswith("graph:") for line in lines), lines
     assert "node 0" in lines[0] and "xp" in lines[0] and "anh" in lines[0], lines
     assert fncache.explain(([x], tt.exp(x).sum()), ([x], tt.exp(x).sum()), file=out) == []
+
+
+def _scale_op_class(library):
+    """A user's op whose behaviour depends on an attribute outside ``__props__``."""
+    lib = library.import_library()
+    base = lib.graph.op.Op if library.name == "pytensor" else lib.gof.Op
+    apply_ = lib.graph.basic.Apply if library.name == "pytensor" else lib.gof.Apply
+
+    class Scale(base):
+        __props__ = ()
+
+        def __init__(self, factor, fn=None):
+            self.factor = factor
+            self.fn = fn
+
+        def make_node(self, x):
+            return apply_(self, [x], [x.type()])
+
+        def perform(self, node, inputs, outputs):
+            outputs[0][0] = np.asarray(inputs[0] * self.factor)
+    # found by name in other processes, as a user's module-level class is
+    Scale.__qualname__ = Scale.__name__ = "Scale_" + library.name
+    globals()[Scale.__name__] = Scale
+    return Scale
+
+
+@pytest.mark.parametrize("library", params())
+def test_user_ops_are_keyed_by_every_attribute(library):
+    """Equal by __props__, different in what perform reads: different keys."""
+    import fncache
+    Scale = _scale_op_class(library)
+    tt = library.tensor()
+    x = tt.dvector("x")
+    keys = {fncache.graph_key([x], Scale(2.0)(x)), fncache.graph_key([x], Scale(3.0)(x)),
+            fncache.graph_key([x], Scale(2.0, fn=np.sin)(x)),
+            fncache.graph_key([x], Scale(2.0, fn=np.cos)(x))}
+    assert len(keys) == 4
+    assert fncache.graph_key([x], Scale(2.0)(x)) == fncache.graph_key([x], Scale(2.0)(x))

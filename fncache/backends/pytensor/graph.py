@@ -46,9 +46,11 @@ FUNCTION_KWARGS = frozenset(["no_default_updates", "accept_inplace", "name", "re
 # Modules whose code the environment part versions (library versions, Python version).
 _VERSIONED_ROOTS = frozenset(["pytensor", "numpy", "scipy", "numba", "fncache", "builtins"]) \
     | frozenset(sys.stdlib_module_names)
-# Attributes left out of fallback fingerprints: derived, run-time or display state.
-_EXCLUDED = {
-    "__doc__", "__module__", "__epydoc_asRoutine",   # doc decorators
+# Attributes set by doc decorators: left out of every fallback fingerprint.
+_DOC_ATTRS = frozenset(["__doc__", "__module__", "__epydoc_asRoutine"])
+# Attributes of PyTensor's own classes left out too: derived, run-time or display state.
+# (An object of the user's keeps all its attributes: its code may read any of them.)
+_EXCLUDED = _DOC_ATTRS | {
     "ufunc", "nfunc",                    # numpy ufunc caches Elemwise builds at run time
     "fn", "_fn", "_fn_cache", "_cmodule_key", "_hash_inner_graph",  # compiled inner functions
     "prepare_node_called", "_impls", "_c_code", "nodenames",   # generated code, caches
@@ -150,8 +152,7 @@ class _Keyer:
             return self.op(v)
         if isinstance(v, graph_type.Type):
             return self.type(v)
-        if isinstance(v, fg.AbstractFunctionGraph if hasattr(fg, "AbstractFunctionGraph")
-                      else fg.FunctionGraph):
+        if isinstance(v, fg.AbstractFunctionGraph):  # FunctionGraph, FrozenFunctionGraph
             return self.inner_graph(v)
         if isinstance(v, pt_mode.Mode):
             return mode_fp(self, v)
@@ -181,8 +182,9 @@ class _Keyer:
                     state[slot] = getattr(v, slot)
         if not state and cls.__reduce__ is object.__reduce__ and not hasattr(v, "__dict__"):
             raise _Unfit("an object of %s with no visible state" % _class_path(cls))
+        excluded = _EXCLUDED if _root(cls.__module__) == "pytensor" else _DOC_ATTRS
         return (_class_fp(cls),) + tuple(
-            (k, self.value(state[k])) for k in sorted(state) if k not in _EXCLUDED)
+            (k, self.value(state[k])) for k in sorted(state) if k not in excluded)
 
     def type(self, t):
         props = getattr(type(t), "__props__", None)
