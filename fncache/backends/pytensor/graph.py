@@ -77,12 +77,26 @@ def _code_digest(cls_or_function):
     """sha256 of the source of code from outside the versioned libraries."""
     try:
         source = inspect.getsource(cls_or_function)
-    except (OSError, TypeError):
-        code = getattr(cls_or_function, "__code__", None)
-        if code is None:
-            raise _Unfit("no source for %r" % (cls_or_function,)) from None
-        source = repr((code.co_code, code.co_consts, code.co_names))
+    except (OSError, TypeError):  # defined in exec'd code, a notebook...: its bytecode
+        if isinstance(cls_or_function, type):
+            functions = sorted((k, v) for k, v in vars(cls_or_function).items()
+                               if isinstance(v, types.FunctionType))
+            if not functions:
+                raise _Unfit("no source or code for %r" % (cls_or_function,)) from None
+            source = repr([(k, _code_text(f.__code__)) for k, f in functions])
+        else:
+            code = getattr(cls_or_function, "__code__", None)
+            if code is None:
+                raise _Unfit("no source for %r" % (cls_or_function,)) from None
+            source = _code_text(code)
     return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _code_text(code):
+    """A code object as text: bytecode, constants (nested code too), names."""
+    consts = tuple(_code_text(c) if isinstance(c, types.CodeType) else repr(c)
+                   for c in code.co_consts)
+    return repr((code.co_code, consts, code.co_names))
 
 
 def _class_fp(cls):
