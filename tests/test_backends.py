@@ -83,6 +83,8 @@ def test_a_bundle_carries_entries_and_compiled_code(library, cache_dir, tmp_path
     run_cli("import", "--trust", bundle, directory=other)
     listed = run_cli("ls", "--json", directory=other).stdout
     assert '"backend": "%s"' % library.name in listed
+    deep = run_cli("verify", "--deep", directory=other).stdout  # loaded in a child
+    assert "1 ok, 0 damaged, 0 cannot load" in deep, deep
     fresh = train(library, workload, mode, "fncache",
                   dict(FNCACHE_DIR=str(other), **_flags(library, tmp_path / "empty")))
     assert fresh["compiled"] == dict(fresh["compiled"], hits=1, compiles=0)

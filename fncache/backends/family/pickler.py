@@ -437,7 +437,8 @@ def dumps_types(lib, variables):
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _types(text):
+def types(text):
+    """The types ``dumps_types`` wrote."""
     return _Unpickler(io.BytesIO(base64.b64decode(text)), (), ()).load()
 
 
@@ -445,12 +446,12 @@ def standins(lib, text):
     """Shared variables of the types ``dumps_types`` wrote, with empty storage."""
     return [lib.SharedVariable("standin_%d" % k, type_, value=None, strict=None,
                                container=lib.Container(type_, storage=[None]))
-            for k, type_ in enumerate(_types(text))]
+            for k, type_ in enumerate(types(text))]
 
 
 def input_standins(text):
     """Input variables of the types ``dumps_types`` wrote."""
-    return [type_("standin_input_%d" % k) for k, type_ in enumerate(_types(text))]
+    return [type_("standin_input_%d" % k) for k, type_ in enumerate(types(text))]
 
 
 def _dumps(lib, fn, shared, inputs):

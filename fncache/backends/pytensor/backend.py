@@ -150,7 +150,12 @@ class PyTensorBackend(Backend):
         return pickler.dumps_types(LIBRARY, variables)
 
     def standins(self, text, shared=True):
-        return pickler.standins(LIBRARY, text) if shared else pickler.input_standins(text)
+        if not shared:
+            return pickler.input_standins(text)
+        # PyTensor's SharedVariable takes (type, value, strict, ..., container, name)
+        return [SharedVariable(type_, None, None, container=Container(type_, storage=[None]),
+                               name="standin_%d" % k)
+                for k, type_ in enumerate(pickler.types(text))]
 
     def artifact_root(self):
         return str(config.base_compiledir)
