@@ -432,7 +432,7 @@ def pytensor_section(pt):
               "cache directory 0.1-0.15 s; unpickling and linking the function from its "
               "module records 0.03-0.1 s. A NUMBA hit adds Numba's setup (above). The same "
               "graph built again in a process that has paid all that (*memory hit*) is "
-              "10-40x faster than a warm plain compile. On a fresh node the hit needs no C "
+              "10-33x faster than a warm plain compile (the MLP in CVM 9.6x). On a fresh node the hit needs no C "
               "compiler and no LLVM, so it is 21-92x faster than plain PyTensor with an "
               "empty compiledir, except `hier` in NUMBA (6.6x): its cold Numba build is "
               "only 3.5 s, of which the per-process setup is most.", ""]
