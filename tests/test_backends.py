@@ -362,3 +362,15 @@ def test_user_ops_are_keyed_by_every_attribute(library):
             fncache.graph_key([x], Scale(2.0, fn=np.cos)(x))}
     assert len(keys) == 4
     assert fncache.graph_key([x], Scale(2.0)(x)) == fncache.graph_key([x], Scale(2.0)(x))
+
+
+def test_pytensor_demo_runs_and_its_results_agree(cache_dir):
+    """examples/demo_pytensor.py (make demo), quick: pm.sample and a graph, bit for bit."""
+    pytest.importorskip("pymc", reason="PyMC is installed in .venv-pytensor only")
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, os.path.join(backends.EXAMPLES, "demo_pytensor.py"),
+                           "--quick"], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "identical in all runs, bit for bit" in proc.stdout, proc.stdout
+    assert "pm.sample" in proc.stdout and "DIFFER" not in proc.stdout
