@@ -374,3 +374,16 @@ def test_pytensor_demo_runs_and_its_results_agree(cache_dir):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "identical in all runs, bit for bit" in proc.stdout, proc.stdout
     assert "pm.sample" in proc.stdout and "DIFFER" not in proc.stdout
+
+
+@pytest.mark.parametrize("library", params())
+def test_the_update_of_an_explicit_input_is_in_the_key(library):
+    """In(s, update=..., mutable=True): two updates, two keys (PyTensor's test_pickle graph)."""
+    import fncache
+    lib = library.import_library()
+    tt = library.tensor()
+    x, s = tt.dscalar("x"), tt.dscalar("s")
+    In = lib.compile.io.In if library.name == "pytensor" else lib.In
+    keys = {fncache.graph_key([x, In(s, update=s + x, mutable=True)], s * x),
+            fncache.graph_key([x, In(s, update=s - x, mutable=True)], s * x)}
+    assert len(keys) == 2

@@ -362,7 +362,8 @@ def _signature(inputs, outputs, updates, givens, mode, kwargs):
     single = not isinstance(cloned, (list, tuple))
     out_specs = [cloned] if single else list(cloned)
     out_vars = [getattr(o, "variable", o) for o in out_specs]
-    update_vars = [s.update for s in shared_specs if s.update is not None]
+    # updates of shared variables and of explicit inputs (In(x, update=..., mutable=True))
+    update_vars = [s.update for s in specs if s.update is not None]
     refs = {}
     for k, s in enumerate(explicit):
         refs[s.variable] = ("i", k)
@@ -395,7 +396,7 @@ def _signature(inputs, outputs, updates, givens, mode, kwargs):
 
     outputs_fp = ("single" if single else "list",) + tuple(
         (ref_of(v), getattr(o, "borrow", None)) for o, v in zip(out_specs, out_vars))
-    updates_fp = tuple(ref_of(s.update) if s.update is not None else None for s in shared_specs)
+    updates_fp = tuple(ref_of(s.update) if s.update is not None else None for s in specs)
     profile = kwargs.get("profile")
     options = tuple((k, keyer.value(kwargs.get(k, default))) for k, default in
                     (("no_default_updates", None), ("accept_inplace", False),
