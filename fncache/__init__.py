@@ -9,7 +9,6 @@ __version__ = "0.1.0"
 import functools as _functools
 import importlib as _importlib
 import os as _os
-import sys as _sys
 
 from fncache import backends as _backends
 from fncache.backends import importhook as _importhook
@@ -46,11 +45,12 @@ def __dir__():
 
 
 def _library_imported(root):
-    """Once the program imports a graph library: its backend is imported (its modules are in
-    place before the program compiles, drops privileges or forks) and, while the program
-    builds its graphs, the cache opens in the background."""
-    if _backends.BACKENDS[root][0] not in _sys.modules:  # (not while it imports the library)
-        _backends.get(root)
+    """Once the program imports a graph library: its backend and the front doors are imported
+    (their modules are in place before the program compiles, drops privileges or forks; a
+    first call pays no import) and, while the program builds its graphs, the cache opens in
+    the background."""
+    _backends.get(root)
+    _importlib.import_module("fncache.api")
     if not _settings.disabled:
         _importlib.import_module("fncache.store").open_in_background()
 

@@ -55,7 +55,7 @@ def test_signature_api_shape():
     json.dumps(sig.details)  # JSON-serialisable
     node = sig.details["graph"][0]
     assert {"i", "op", "op_key", "inputs", "outputs"} <= set(node)
-    assert FORMAT_VERSION == 2
+    assert FORMAT_VERSION == 3
 
 
 def test_unknown_kwargs_raise_type_error():

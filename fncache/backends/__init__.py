@@ -5,6 +5,7 @@ never from a global switch, and its module is imported only then: ``import fncac
 imports no graph library. ``imported()`` lists the backends whose library the program
 has imported (``install()`` hooks those, and the import hook the others when they come).
 """
+import importlib
 import importlib.util
 import sys
 
@@ -35,9 +36,14 @@ def get(root):
         if root not in BACKENDS:
             raise FncacheTypeError("fncache has no backend for %r (known: %s)"
                                    % (root, ", ".join(BACKENDS)))
-        module_name, class_name = BACKENDS[root]
-        __import__(module_name)
-        backend = _instances.setdefault(root, getattr(sys.modules[module_name], class_name)())
+        # The library first: its import runs the import hook's callbacks, which may ask for
+        # this backend (and so import it) before the backend module's own import of it ends.
+        importlib.import_module(root)
+        backend = _instances.get(root)
+        if backend is None:
+            module_name, class_name = BACKENDS[root]
+            module = importlib.import_module(module_name)
+            backend = _instances.setdefault(root, getattr(module, class_name)())
     return backend
 
 

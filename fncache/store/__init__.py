@@ -51,6 +51,8 @@ def blob_intact(key, data):
     return False
 _log = logging.getLogger("fncache.store")
 _told = set()  # (what, where) this process has already warned or logged about
+_opening = threading.local()  # .background: this thread opens the cache ahead of first use
+_pending = []  # warnings of a background opening, given at the first use in the program
 
 SECRET_HINT = ("set a team secret: export FNCACHE_SECRET=... in every process, or put it in a "
                "file only you can read (chmod 600 FILE) and export FNCACHE_SECRET_FILE=FILE")
@@ -60,7 +62,9 @@ def _tell_once(what, where, message, warn):
     if (what, where) in _told:
         return
     _told.add((what, where))
-    if warn:
+    if warn and getattr(_opening, "background", False):
+        _pending.append(message)  # said where the program can see (and catch) it
+    elif warn:
         warnings.warn(message, FncacheWarning, stacklevel=4)
     else:
         _log.info(message)
@@ -251,7 +255,10 @@ def current():
                 _current.close()
             _current = Cache(settings)
             _current.settings_snapshot = snapshot
-        return _current
+        cache = _current
+    while _pending and not getattr(_opening, "background", False):
+        warnings.warn(_pending.pop(0), FncacheWarning, stacklevel=3)
+    return cache
 
 
 def _parse_record(text):
@@ -275,6 +282,7 @@ def open_in_background():
         return
 
     def target():
+        _opening.background = True
         try:
             current()
         except Exception:
