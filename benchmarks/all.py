@@ -19,7 +19,7 @@ sys.path.insert(0, HERE)
 import common  # noqa: E402,F401  (puts this checkout first on the path, for children too)
 
 STEPS = {"compile": "run.py", "keys": "bench_keys.py", "hashing": "bench_hashing.py",
-         "memo": "bench_memo.py"}
+         "memo": "bench_memo.py", "memo_first": "bench_memo_first.py"}
 
 
 def main(argv=None):

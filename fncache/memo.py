@@ -12,12 +12,20 @@ rather than risking a wrong hit.
 
 Entries live in the same tiers as compiled functions (``store.current()``): a signed
 envelope of kind ``memo`` holding the result packed by ``store.arrays`` (large arrays as
-raw blobs, memory-mapped on a disk hit).
+raw blobs, memory-mapped on a disk hit). A hit reads the disk tier through ``store.peek``
+without waiting for the cache to open; an entry's signature is checked once per process and
+a blob is proven to be the one its entry names (by the file identity the entry records, in a
+directory only this user can write; by its digest elsewhere) before it is used.
+
+A key remembers where each named part (the code, an argument, a global...) sits in its
+encoding (``MemoKey``), so a miss can say what changed (``fncache.explain(fn)``, the miss log)
+at no cost to a hit. Misses on one key compute once across processes (``store.locks``).
 
 Returned arrays are read-only (zero-copy views of the cached bytes), on a hit and on a
 miss alike, so code that works on the first run also works on the second and nobody can
 change a cached value through a result. ``np.array(result)`` gives a writable copy.
 """
+import collections
 import inspect
 import logging
 import time
@@ -27,22 +35,28 @@ import numpy as np
 
 from fncache import callsite
 from fncache.config import settings
-from fncache.errors import EntryRejected, FncacheError, FncacheTypeError, FncacheWarning
+from fncache.errors import FncacheError, FncacheTypeError, FncacheWarning
 from fncache import format as entry_format
 from fncache.keys import code as codekeys
+from fncache.keys import explain as explaining
+from fncache.keys.describe import describe_encoding
 from fncache.keys.digest import content_digest
 from fncache.keys.values import UnhashableValue, ValueHasher
 from fncache.names import MEMO, MEMO_BLOB_PREFIX
-from fncache.observe import counters
-from fncache.store import arrays, current, envelope
+from fncache.observe import counters, misslog
+from fncache.memoread import forget_reads, lookup  # noqa: F401  (forget_reads: benchmarks)
+from fncache.memoread import _prepare_reader, _written_identities
+from fncache.store import arrays, current, envelope, locks
+from fncache import memoread
 
 _log = logging.getLogger("fncache")
-KIND = "memo"
+KIND = memoread.KIND
 PREFIX = MEMO
 BLOB_PREFIX = MEMO_BLOB_PREFIX
 MODES = ("pure", "replay", "rows")
 DEFAULT_MIN_SECONDS = 0.001  # storing and hashing a result costs tens of microseconds
-_MISS = object()
+CHURN_WARNING = 2  # misses in a row on equal arguments, one global changing each time: warn
+_MISS = memoread.MISS
 
 
 class MemoizeError(FncacheError, ValueError):
@@ -93,75 +107,11 @@ class Options:
 
 
 # ------------------------------------------------------------------ entries
-def _validator(key):
-    def validate(data):
-        header, payload = envelope.open_envelope(key, data, settings.secret)
-        if header.get("kind") != KIND:
-            raise EntryRejected("corrupt", "entry is a %s entry, not a memo" % header.get("kind"))
-        return header, payload
-    return validate
+def store(key, value, seconds, options, name, info=None):
+    """Store ``value`` under ``key`` if the options allow; returns what the caller gets.
 
-
-def _read_blob(cache, name, size):
-    """A blob's bytes: the memory tier's, a read-only map of the disk file, or another tier's."""
-    key = BLOB_PREFIX + name
-    data = cache.memory.get(key)
-    if data is not None:
-        return data
-    try:
-        path = cache.disk.path(key) if cache.disk in cache.store.tiers else None
-        if path is not None:
-            mapped = np.memmap(path, dtype=np.uint8, mode="r", shape=(size,))
-            if content_digest(mapped) != name:
-                cache.store.delete(key)
-                raise arrays.BlobDamaged("blob %s does not match its digest" % name)
-            counters.count("memo.mapped")
-            cache.memory.put(key, mapped)  # the checked mapping serves later hits (no copy)
-            return mapped
-    except (OSError, ValueError):
-        pass  # evicted meanwhile, or shorter than recorded: try the other tiers
-
-    def check(data):
-        if len(data) != size or content_digest(data) != name:
-            raise EntryRejected("corrupt", "blob %s does not match its digest" % name)
-        return data
-    data, _ = cache.store.get(key, check)
-    if data is None:
-        raise arrays.BlobMissing(name)
-    return data
-
-
-def lookup(key):
-    """The stored result of ``key`` (arrays read-only), or _MISS."""
-    cache = current()
-    started = time.perf_counter()
-    entry, _ = cache.store.get(key, _validator(key))
-    if entry is None:
-        return _MISS
-    header, payload = entry
-    expire = header.get("expire")
-    if expire is not None and time.time() > header.get("created", 0) + expire:
-        counters.count("memo.expired")
-        cache.store.delete(key)
-        return _MISS
-    try:
-        value = arrays.unpack(header["layout"], payload, lambda n, s: _read_blob(cache, n, s))
-    except arrays.BlobMissing:
-        counters.count("memo.blob_missing")
-        return _MISS
-    except Exception as exc:  # damaged blob or unreadable pickle: a miss, never a crash
-        counters.count("rejected.corrupt")
-        warnings.warn("fncache: ignoring a bad memo entry (%s: %s); it will be recomputed"
-                      % (type(exc).__name__, exc), FncacheWarning, stacklevel=3)
-        cache.store.delete(key)
-        return _MISS
-    counters.seconds("saved.memo", max(0.0, header.get("compute_seconds", 0.0)
-                                       - (time.perf_counter() - started)))
-    return value
-
-
-def store(key, value, seconds, options, name):
-    """Store ``value`` under ``key`` if the options allow; returns what the caller gets."""
+    ``info`` (where, parts, details of the key) goes in the entry's header, so that a later
+    process can explain a miss against it."""
     cache = current()
     if cache.readonly:
         return value
@@ -180,8 +130,10 @@ def store(key, value, seconds, options, name):
         return value
     for blob_name, data in blobs:  # blobs first: a reader who finds the entry finds them
         cache.store.put(BLOB_PREFIX + blob_name, data)
-    header = {"kind": KIND, "name": name, "layout": layout, "compute_seconds": seconds,
-              "created": time.time(), "expire": options.expire, "size": size}
+    header = dict(info or {}, kind=KIND, name=name, layout=layout, compute_seconds=seconds,
+                  created=time.time(), expire=options.expire, size=size)
+    if blobs:
+        header["blob_files"] = _written_identities(cache, [b for b, _ in blobs])
     cache.store.put(key, envelope.seal(key, header, payload, settings.secret))
     counters.count("memo.stored")
     local = dict(blobs)
@@ -199,6 +151,7 @@ def clear_prefix(prefix):
                 keys.update(k for k in tier.keys() if isinstance(k, str) and k.startswith(prefix))
             except Exception as exc:  # a tier that cannot list is skipped, like everywhere
                 _log.info("fncache: cannot list the %s tier: %s", tier.name, exc)
+    memoread.forget_prefix(prefix)
     for key in sorted(keys):
         for tier in cache.store.tiers:
             try:
@@ -214,19 +167,76 @@ def clear_prefix(prefix):
     return removed
 
 
+# ---------------------------------------------------------------- keys and their parts
+class MemoKey:
+    """A memo key, and where each named part of it sits in the key's encoding.
+
+    ``spans`` lists (name, start, end, root): "code", "argument 'a'", "global 'SCALE' of f",
+    "shared variable 'W'"..., with the global or closure name ``memoize(ignore=...)`` takes
+    (root) for reads that have one. Part digests and short descriptions of the values are read
+    off the encoding (large values are digests there), so keeping them costs a hit nothing.
+    """
+
+    __slots__ = ("key", "hasher", "spans", "code_parts", "_parts")
+
+    def __init__(self, key, hasher, spans, code_parts=None):
+        self.key, self.hasher, self.spans, self.code_parts = key, hasher, spans, code_parts
+        self._parts = None
+
+    @property
+    def parts(self):
+        """{part name: 16-hex digest}, in key order."""
+        if self._parts is None:
+            self._parts = {name: self.hasher.part_digest(start, end)[:16]
+                           for name, start, end, _ in self.spans}
+        return self._parts
+
+    @property
+    def details(self):
+        """What explain shows: the values' descriptions and the code's pieces."""
+        return {"memo": self.key.rsplit(":", 1)[0],
+                "values": {name: describe_encoding(self.hasher.encoded(start, end))
+                           for name, start, end, _ in self.spans if name != "code"},
+                "code": dict(self.code_parts or {})}
+
+    def roots(self):
+        return {name: root for name, _, _, root in self.spans}
+
+
+def _is_argument(name):
+    return name == "code" or name.startswith(("argument ", "number of arguments",
+                                              "keyword names", "mode"))
+
+
+def _lock_name(key):
+    """A lock file name for a memo key (keys hold dots and colons; digests do not)."""
+    return "memo-" + content_digest(key.encode("utf-8"), keyed=False)
+
+
 # ---------------------------------------------------------------- memoizers
 class _Memoized:
     """Shared call logic: key, look up, compute what is missing, store."""
 
+    where = "?"
+    _code_parts = None
+
     def __init__(self, options):
         self.options = options
+        self._last = None  # MemoKey of the last call
+        self._last_miss = None  # (MemoKey of the call before, MemoKey) of the last miss
+        self._churn = collections.Counter()  # root -> misses in a row it alone caused
+        self._warned = set()
+        self._fast = False  # the last result was computed faster than min_seconds
 
-    def _hasher(self, args, kwargs):
+    def _hasher(self, args, kwargs, spans=None):
         """A ValueHasher fed with everything but the arguments (subclasses)."""
         raise NotImplementedError
 
     def _normalize(self, args, kwargs):
         return args, kwargs
+
+    def _argument_names(self, count):
+        return ["argument %d" % i for i in range(count)]
 
     def __call__(self, *args, **kwargs):
         if settings.disabled:
@@ -234,18 +244,86 @@ class _Memoized:
         args, kwargs = self._normalize(args, kwargs)
         if self.options.mode == "rows":
             return self._call_rows(args, kwargs)
-        hasher = self._hasher(args, kwargs)
-        _hash_arguments(hasher, args, kwargs)
-        key = self.prefix + hasher.hexdigest()
-        value = lookup(key)
+        spans = []
+        hasher = self._hasher(args, kwargs, spans)
+        _hash_arguments(hasher, args, kwargs, self._argument_names(len(args)), spans)
+        key = MemoKey(self.prefix + hasher.hexdigest(), hasher, spans, self._code_parts)
+        value = lookup(key.key)
         if value is not _MISS:
             counters.count("memo.hits")
+            self._seen(key, True)
             return self._from_entry(value)
+        return self._from_entry(self._fill(key, args, kwargs))
+
+    def _fill(self, key, args, kwargs):
+        """Compute and store a missed result; one process at a time per key (single flight:
+        the others wait for its entry, at most ``wait_timeout``, then compute themselves)."""
+        cache = current()
+        if cache.readonly or self._fast:  # nothing will be stored: nothing to wait for
+            return self._compute_and_store(key, args, kwargs)
+        with locks.key_lock(cache.directory, _lock_name(key.key), settings.wait_timeout) as held:
+            if held:  # another process may have stored it while we waited
+                value = lookup(key.key)
+                if value is not _MISS:
+                    counters.count("memo.hits")
+                    counters.count("memo.waited")
+                    self._seen(key, True)
+                    return value
+            return self._compute_and_store(key, args, kwargs)
+
+    def _compute_and_store(self, key, args, kwargs):
         counters.count("memo.misses")
+        self._seen(key, False)
         started = time.perf_counter()
         entry = self._compute_entry(args, kwargs)
         seconds = time.perf_counter() - started
-        return self._from_entry(store(key, entry, seconds, self.options, self.name))
+        self._fast = seconds < self.options.min_seconds
+        return store(key.key, entry, seconds, self.options, self.name,
+                     {"where": self.where, "parts": key.parts, "details": key.details})
+
+    def _seen(self, key, hit):
+        """Remember the call for explain; on a miss, log it and warn about a churning global."""
+        previous, self._last = self._last, key
+        if hit:
+            self._churn.clear()
+            return
+        self._last_miss = (previous, key)
+        try:
+            explaining.register_memo(key.key, key.parts, lambda: key.details)
+            if settings.miss_log:
+                cache = current()
+                misslog.record(cache, key, {"kind": KIND, "name": self.name,
+                                            "where": self.where})
+        except Exception as exc:  # explaining is a bonus; the call goes on
+            _log.info("fncache: cannot log the memo miss of %s: %s", self.name, exc)
+        if previous is None or previous.key.rsplit(":", 1)[0] != key.key.rsplit(":", 1)[0]:
+            return
+        old, new = previous.parts, key.parts
+        changed = [name for name in new if old.get(name) != new[name]]
+        if any(_is_argument(name) for name in changed) or set(old) != set(new):
+            self._churn.clear()
+            return
+        roots = key.roots()
+        churning = {roots[name] for name in changed if roots.get(name)}
+        for root in list(self._churn):
+            if root not in churning:
+                del self._churn[root]
+        for root in sorted(churning):
+            self._churn[root] += 1
+            if self._churn[root] >= CHURN_WARNING and root not in self._warned:
+                self._warned.add(root)
+                label = next(name for name in changed if roots.get(name) == root)
+                warnings.warn(
+                    "fncache: %s missed %d times in a row on equal arguments because %s "
+                    "changed each time (its value is part of the memo key, so no result is "
+                    "reused). If it cannot change the result, leave it out: "
+                    "memoize(ignore=(%r,)); fncache.explain(fn) says what changed"
+                    % (self.name, self._churn[root] + 1, label, root),
+                    FncacheWarning, stacklevel=5)
+
+    def explain_last_miss(self):
+        """(MemoKey before, MemoKey) of the last miss; the first is None for a first call."""
+        return self._last_miss
 
     # pure mode: an entry is the result; replay overrides these two
     def _compute_entry(self, args, kwargs):
@@ -320,21 +398,40 @@ class _Memoized:
         return "<memoized %s (%s)>" % (self.name, self.options.mode)
 
 
-def _hash_arguments(hasher, args, kwargs):
+def _hash_arguments(hasher, args, kwargs, names=None, spans=None):
     """Feed the call's arguments one by one, so an error names the argument.
 
     Keywords go in the order given: ``_normalize`` has put them in the order the function
     sees them (a ``**kwargs`` dict keeps the call's order, and code may read it in order).
+    ``spans`` (a list) gets each argument's (name, start, end, None), ``names`` naming them.
     """
+    tell = hasher.tell
+    start = tell()
     hasher.update(len(args))
-    for where, value in [("argument %d" % i, a) for i, a in enumerate(args)] + \
-            [("argument %r" % name, v) for name, v in kwargs.items()]:
+    if spans is not None:
+        spans.append(("number of arguments", start, tell(), None))
+    for i, value in enumerate(args):
+        start = tell()
         try:
             hasher.update(value)
         except UnhashableValue as exc:
-            exc.path[:1] = [where]
+            exc.path[:1] = ["argument %d" % i]
             raise
+        if spans is not None:
+            spans.append((names[i] if names else "argument %d" % i, start, tell(), None))
+    for name, value in kwargs.items():
+        start = tell()
+        try:
+            hasher.update(value)
+        except UnhashableValue as exc:
+            exc.path[:1] = ["argument %r" % name]
+            raise
+        if spans is not None:
+            spans.append(("argument %r" % name, start, tell(), None))
+    start = tell()
     hasher.update(list(kwargs))
+    if spans is not None and kwargs:
+        spans.append(("keyword names", start, tell(), None))
 
 
 def _as_outputs(result):
@@ -361,6 +458,10 @@ class MemoizedCompiledFunction(_Memoized):
         # After every call Theano puts the refeed defaults back (a value set through f.value
         # serves one call); a hit must do the same.
         self.defaulted, self.refeed = fn.fncache_backend.input_defaults(fn)
+        self.where = callsite.where()
+        explicit = [spec for spec in fn.maker.inputs if not spec.implicit]
+        self._input_names = ["argument %r" % (spec.name or getattr(spec.variable, "name", None)
+                                               or i) for i, spec in enumerate(explicit)]
 
     def __call__(self, *args, **kwargs):
         try:
@@ -373,12 +474,27 @@ class MemoizedCompiledFunction(_Memoized):
         for i, value in self.refeed:
             self.fn[i] = self.fn.fncache_backend.container_value(value)
 
-    def _hasher(self, args, kwargs):
+    def _argument_names(self, count):
+        names = self._input_names[:count]
+        return names + ["argument %d" % i for i in range(len(names), count)]
+
+    def _hasher(self, args, kwargs, spans=None):
         hasher = ValueHasher(allow_pickle=self.options.allow_pickle)
+        start = hasher.tell()
         hasher.update(self.options.mode)
-        hasher.update(self.shared)  # shared variables by type and value
+        hasher.update(len(self.shared))
+        if spans is not None:
+            spans.append(("mode", start, hasher.tell(), None))
+        for i, var in enumerate(self.shared):  # shared variables by type and value
+            start = hasher.tell()
+            hasher.update(var)
+            if spans is not None:
+                spans.append(("shared variable %r" % (var.name or i), start, hasher.tell(), None))
         storage = self.fn.input_storage
+        start = hasher.tell()
         hasher.update([storage[i].storage[0] for i in self.defaulted if i >= len(args)])
+        if spans is not None and self.defaulted:
+            spans.append(("values of the inputs' defaults", start, hasher.tell(), None))
         return hasher
 
     def _normalize(self, args, kwargs):
@@ -426,19 +542,38 @@ class MemoizedFunction(_Memoized):
         super().__init__(options)
         self.func = func
         self.name = "%s.%s" % (func.__module__, func.__qualname__)
+        self.where = "%s:%d" % (func.__module__, func.__code__.co_firstlineno)
         self.prefix = "%spy:%s:" % (PREFIX, self.name)
         self.signature = inspect.signature(func)
+        params = list(self.signature.parameters.values())
+        self._positional = [p.name for p in params if p.kind in (
+            inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        self._star = next((p.name for p in params
+                           if p.kind == inspect.Parameter.VAR_POSITIONAL), "args")
+        self._names = {}  # argument count -> the arguments' names
         kinds = [p.kind for p in self.signature.parameters.values()]
         # calls with exactly these positional arguments are already in canonical form
         self._plain_arity = len(kinds) if all(k == inspect.Parameter.POSITIONAL_OR_KEYWORD
                                               for k in kinds) else -1
         codekeys.fingerprint(func, options.ignore)  # walk now: errors show at decoration
+        _prepare_reader()
 
-    def _hasher(self, args, kwargs):
+    def _argument_names(self, count):
+        names = self._names.get(count)
+        if names is None:
+            names = ["argument %r" % n for n in self._positional[:count]]
+            names += ["argument '*%s[%d]'" % (self._star, i) for i in range(count - len(names))]
+            self._names[count] = names
+        return names
+
+    def _hasher(self, args, kwargs, spans=None):
         fp = codekeys.fingerprint(self.func, self.options.ignore)
+        self._code_parts = fp.static_parts
         hasher = ValueHasher(allow_pickle=self.options.allow_pickle)
         hasher.update((entry_format.FORMAT_VERSION, self.options.mode, fp.static))  # a new format, new keys
-        fp.hash_reads(hasher)
+        if spans is not None:
+            spans.append(("code", 0, hasher.tell(), None))
+        fp.hash_reads(hasher, spans)
         return hasher
 
     def _normalize(self, args, kwargs):

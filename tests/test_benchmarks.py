@@ -55,11 +55,18 @@ def test_scaling_memo_and_hashing_results(quick_run):
     assert all(r["fncache_gbps"] > 0 and r["joblib_gbps"] > 0 for r in hashing["results"])
     memo = load(quick_run, "memo.json")
     assert all(c["hit_median_s"] > 0 for r in memo["results"] for c in r["contenders"].values())
+    first = load(quick_run, "memo_first.json")
+    assert [r["output"] for r in first["results"]] == ["1 kB", "20 MB"]
+    for row in first["results"]:
+        assert len(row["contenders"]) == 4
+        for stats in row["contenders"].values():
+            assert stats["first_call"]["median"] > 0 and stats["repeated_hit"]["median"] > 0
 
 
 def test_page_and_plots(quick_run):
     page = (quick_run / "BENCHMARKS.md").read_text()
     for heading in ("## Aims", "## Compile cache", "## Scaling with graph size", "## Result memo",
+                    "## Result memo: a fresh process's first call",
                     "## Hashing for the result memo"):
         assert heading in page
     assert "not measured" not in page  # the quick run measures every aim, small

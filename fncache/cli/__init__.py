@@ -232,7 +232,7 @@ def ls_command(sort, name, as_json):
         click.echo("no entries")
         return
     now = time.time()
-    rows = [[e["key"][:12], e["name"] or "-", e["where"], e["kind"], e["backend"],
+    rows = [[_short_key(e["key"])[:12], e["name"] or "-", e["where"], e["kind"], e["backend"],
              _human_bytes(e["size"]), e["hits"], _human_seconds(e["saves_seconds"]),
              _ago(e["created"], now), _ago(e["last_used"], now)] for e in listed]
     click.echo(_table(["key", "name", "where", "kind", "backend", "size", "hits", "saves",
@@ -284,8 +284,8 @@ def show_command(key, as_json):
 @main.command("explain")
 @click.argument("keys", nargs=-1)
 @click.option("--last-miss", is_flag=True,
-              help="Explain the last logged compile miss against the nearest earlier key "
-                   "of the same function (needs FNCACHE_MISS_LOG=1 when it happened).")
+              help="Explain the last logged miss (compile or memo) against the nearest earlier "
+                   "key of the same function (needs FNCACHE_MISS_LOG=1 when it happened).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_errors
 def explain_command(keys, last_miss, as_json):
@@ -340,11 +340,16 @@ def explain_command(keys, last_miss, as_json):
         return
     if miss:
         click.echo("last miss: %s at %s, key %s" % (miss["name"] or "-", miss["where"],
-                                                     miss["key"][:16]))
-        click.echo("previous:  key %s\n" % previous["key"][:16])
+                                                     _short_key(miss["key"])))
+        click.echo("previous:  key %s\n" % _short_key(previous["key"]))
     click.echo(buf.getvalue().rstrip())
     for key, note in notes.items():
         click.echo("%s: %s" % (key[:16], note))
+
+
+def _short_key(key):
+    """16 characters of a key that tell it apart (a memo key's digest, not its prefix)."""
+    return key.rsplit(":", 1)[-1][:16]
 
 
 def _unloadable_notes(cache, keys):
@@ -372,13 +377,33 @@ def _previous_key(cache, logged, miss):
     records = [dict(r, key=k) for k, r in cache.records()
                if k != miss["key"] and r.get("parts")
                and (r.get("name") or "", r.get("where") or "?") == (miss["name"], miss["where"])]
+    if miss.get("kind") == "memo":  # stored results of the same function carry their parts
+        records += [dict(h, key=k) for k, h in _memo_headers(cache, miss["key"])
+                    if k != miss["key"] and h.get("parts")]
     return max(records, key=lambda r: r.get("created") or 0.0) if records else None
+
+
+def _memo_headers(cache, key):
+    """(key, header) of the stored results of the function whose memo key is ``key``."""
+    from fncache.store import envelope
+    prefix = key.rsplit(":", 1)[0] + ":"
+    for k in cache.disk.keys():
+        if k.startswith(prefix):
+            data = cache.disk.get(k)
+            try:
+                yield k, envelope.read_header(data) if data is not None else {}
+            except (FncacheError, ValueError):
+                continue
 
 
 def _parts_of(cache, logged, key):
     for m in reversed(logged):
         if m["key"] == key:
             return m["parts"], m.get("details")
+    if key.startswith("memo:"):
+        for k, header in _memo_headers(cache, key):
+            if k == key:
+                return header.get("parts"), header.get("details")
     from fncache.cli import inventory
     e = inventory.entry(cache, key)
     return e["parts"], None
@@ -516,16 +541,17 @@ def warm_command(targets, target_file, jobs, as_json):
 @click.option("--name", "name", default=None, help="Only entries whose name matches this glob.")
 @click.option("--older-than", callback=_duration, help="Only entries created longer ago, e.g. 1d.")
 @click.option("--newer-than", callback=_duration, help="Only entries created within, e.g. 7d.")
+@click.option("--memo", is_flag=True, help="Also memoized results, with their arrays.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_errors
-def export_command(file, name, older_than, newer_than, as_json):
+def export_command(file, name, older_than, newer_than, memo, as_json):
     """Write entries to FILE (.tar, .tar.gz or .zip) with a manifest."""
     from fncache.cli import bundle
     cache = _cache()
     bar = _progress(None, "exporting", unit="B", unit_scale=True)
     with bar:
         manifest = bundle.export_bundle(cache, file, name=name, older_than=older_than,
-                                        newer_than=newer_than, progress=bar.update)
+                                        newer_than=newer_than, progress=bar.update, memo=memo)
     size = sum(e["size"] for e in manifest["entries"])
     if as_json:
         _echo_json({"file": file, "entries": len(manifest["entries"]), "bytes": size})
@@ -563,7 +589,7 @@ def import_command(file, secret_file, trust, as_json):
         _echo_json(result)
     else:
         for r in result["rejected"]:
-            click.echo("rejected %s: %s" % ((r["key"] or "?")[:16], r["message"]), err=True)
+            click.echo("rejected %s: %s" % (_short_key(r["key"] or "?"), r["message"]), err=True)
         click.echo("imported %d entries, %d already present, %d rejected"
                    % (result["imported"], result["skipped_present"], len(result["rejected"])))
         reasons = {r["reason"] for r in result["rejected"]}

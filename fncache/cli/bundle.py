@@ -3,7 +3,9 @@
 A bundle is a tar (``.tar``, ``.tar.gz``/``.tgz``) or zip archive holding
 ``entries/<n>.fne``, each an entry exactly as it was sealed, and
 ``manifest.json`` (format, fncache version, and per entry its key, record,
-size and sha256), and ``blobs/<n>.bin``, the compiled modules they list.
+size and sha256), and ``blobs/<n>.bin``, the compiled modules they list and,
+with ``memo=True``, the large arrays of memoized results (memo entries are
+left out otherwise).
 
 Import trusts nothing in it. An entry is stored only if its signature opens
 with the secret the bundle was signed with (the importing side's own, or one
@@ -13,7 +15,10 @@ are refused unless the caller says it trusts the bundle (``trust=True``).
 Stored entries carry the importing side's signature. A blob is stored only if
 a stored entry lists it and its bytes match its digest. Member sizes are
 checked before they are read (at most ``MAX_MEMBER_BYTES``, and the manifest
-``MAX_MANIFEST_BYTES``).
+``MAX_MANIFEST_BYTES``). Memo keys and memo blob names are digests keyed by the
+secret they were made under, so a memo entry is imported only when that secret
+(the one it is sealed with) is the importing side's: under another, it could
+never be hit and its blobs could not be checked.
 """
 import hashlib
 import io
@@ -27,7 +32,7 @@ import zlib
 import fncache
 from fncache.errors import EntryRejected, FncacheError
 from fncache.cli.inventory import _writable, entries as list_entries
-from fncache.store import MODULE_PREFIX, blob_intact, envelope, is_blob
+from fncache.store import MEMO_BLOB_PREFIX, MODULE_PREFIX, blob_intact, envelope, is_blob
 
 FORMAT = "fncache-bundle/1"
 MANIFEST = "manifest.json"
@@ -110,14 +115,18 @@ class _Reader:
         self.archive.close()
 
 
-def export_bundle(cache, path, name=None, older_than=None, newer_than=None, progress=None):
+def export_bundle(cache, path, name=None, older_than=None, newer_than=None, progress=None,
+                  memo=False):
     """Write the entries of ``cache`` (filtered by name glob and age in seconds) to ``path``.
 
+    ``memo``: memoized results too, with their blobs (left out otherwise).
     ``progress`` is called once per entry written. Returns the manifest.
     """
     now = time.time()
     chosen = []
     for e in list_entries(cache, sort="age", name=name):
+        if e["kind"] == "memo" and not memo:
+            continue
         created = e["created"]
         if older_than is not None and (created is None or created > now - older_than):
             continue
@@ -158,13 +167,19 @@ def export_bundle(cache, path, name=None, older_than=None, newer_than=None, prog
 
 
 def _blobs_of(data):
-    """Blob keys an entry lists in its header (its compiled C modules)."""
+    """Blob keys an entry lists in its header (its compiled C modules, a result's arrays)."""
     try:
-        listed = envelope.read_header(data).get("modules") or []
+        header = envelope.read_header(data)
+        listed = header.get("modules") or []
+        layout = header.get("layout") if header.get("kind") == "memo" else None
+        layout = layout if isinstance(layout, list) else []
     except (EntryRejected, ValueError, AttributeError):
         return []
-    return [MODULE_PREFIX + m["sha256"] for m in listed
+    keys = [MODULE_PREFIX + m["sha256"] for m in listed
             if isinstance(m, dict) and isinstance(m.get("sha256"), str)]
+    return keys + [MEMO_BLOB_PREFIX + part[2] for part in layout[1:]
+                   if isinstance(part, list) and len(part) == 3 and part[0] == "blob"
+                   and isinstance(part[2], str)]
 
 
 def _jsonable(record):
@@ -223,6 +238,10 @@ def import_bundle(cache, path, secret=None, bundle_secret=None, trust=False, pro
                 if hashlib.sha256(data).hexdigest() != item.get("sha256"):
                     raise EntryRejected("corrupt", "entry bytes do not match the manifest")
                 sealed_with = _check(key, data, opener, trust)
+                if key.startswith("memo:") and sealed_with != (secret or None):
+                    raise EntryRejected("other-secret", "a memoized result made under another "
+                                        "secret: its key and blob names are keyed by that "
+                                        "secret, so it could never be hit here")
             except (EntryRejected, BundleError) as exc:
                 rejected.append({"key": key, "reason": getattr(exc, "reason", "corrupt"),
                                  "message": str(exc)})

@@ -16,7 +16,8 @@ from fncache.errors import EntryRejected, FncacheError, FncacheValueError, Unkno
 from fncache.store import ENTRIES, blob_intact, envelope, is_blob
 
 DAMAGED_DATABASE = "damaged-database"
-_FIELDS = ("kind", "backend", "name", "where", "compile_seconds", "graph", "parts")
+_FIELDS = ("kind", "backend", "name", "where", "compile_seconds", "compute_seconds", "created",
+           "graph", "parts")
 
 
 class ReadOnlyError(FncacheError, PermissionError):
@@ -111,8 +112,9 @@ def find(cache, prefix):
     keys.update(k for k, _ in cache.records())
     keys.update(m["key"] for m in misslog.misses(cache))
     keys.update(unloadable.remembered(cache))
-    matches = sorted(k for k in keys
-                     if k.startswith(prefix) or k.split(":", 1)[-1].startswith(prefix))
+    matches = sorted(k for k in keys  # a memo key also by its digest, as listings show it
+                     if k.startswith(prefix) or k.split(":", 1)[-1].startswith(prefix)
+                     or k.rsplit(":", 1)[-1].startswith(prefix))
     if not matches:
         raise UnknownKeyError("no entry in %s has a key starting with %r"
                               % (cache.directory, prefix))

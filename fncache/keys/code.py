@@ -65,12 +65,19 @@ def _library_tag(obj):
 
 
 class Fingerprint:
-    """A walked function: ``static`` digest, ``reads`` (label, getter), ``bindings`` (getter, obj)."""
+    """A walked function: ``static`` digest, ``reads`` (label, getter), ``bindings`` (getter, obj).
 
-    def __init__(self, static, reads, bindings):
+    ``static_parts`` names each piece of the static digest ("code of global '_helper' of f":
+    digest), so explain can say which function's code changed; ``roots[i]`` is the global or
+    closure name read ``i`` comes from (what ``memoize(ignore=...)`` would take), or None.
+    """
+
+    def __init__(self, static, reads, bindings, static_parts=None, roots=None):
         self.static = static
         self.reads = reads
         self.bindings = bindings
+        self.static_parts = static_parts or {}
+        self.roots = roots or [None] * len(reads)
 
     def current(self):
         """False if a name the walk resolved now points elsewhere (walk again)."""
@@ -82,11 +89,15 @@ class Fingerprint:
                 return False
         return True
 
-    def hash_reads(self, hasher):
-        """Feed the current values of the dynamic reads to a ValueHasher."""
-        for label, getter in self.reads:
+    def hash_reads(self, hasher, spans=None):
+        """Feed the current values of the dynamic reads to a ValueHasher; ``spans`` (a list)
+        gets (label, start, end, root) per read."""
+        for i, (label, getter) in enumerate(self.reads):
             try:
+                start = hasher.tell()
                 hasher.update(getter())
+                if spans is not None:
+                    spans.append((label, start, hasher.tell(), self.roots[i]))
             except UnhashableValue as exc:
                 exc.path[:1] = [label]  # instead of "argument N"
                 exc.reason += " (or name it in memoize(ignore=...) if it cannot change the result)"
@@ -98,8 +109,14 @@ class _Walker:
         self.ignore = frozenset(ignore)
         self.parts = []
         self.reads = []
+        self.roots = []  # per read: the global or closure name it comes from
+        self.root = None
         self.bindings = []
         self.seen = set()
+
+    def _read_append(self, entry):
+        self.reads.append(entry)
+        self.roots.append(self.root)
 
     # -- code ------------------------------------------------------------
     def code(self, code, owner):
@@ -129,6 +146,7 @@ class _Walker:
             self.parts.append(("again", label))
             return
         self.seen.add(func)
+        outer_root = self.root
         code = func.__code__
         self.parts.append(("fn", label, self.code(code, func)))
         names = self.names(code)
@@ -136,6 +154,7 @@ class _Walker:
         glb = func.__globals__
         for name in sorted(names):
             if name in glb:
+                self.root = name
                 self.global_(glb, name, names, "global %r of %s" % (name, func.__qualname__),
                              chains)
             else:
@@ -153,10 +172,13 @@ class _Walker:
             except ValueError:  # not yet assigned
                 self.parts.append(("empty-cell", name))
                 continue
+            self.root = name
             self.reach(value, where, lambda cell=cell: cell.cell_contents)
+        self.root = None
         if func.__defaults__ or func.__kwdefaults__:
-            self.reads.append(("defaults of %s" % func.__qualname__,
+            self._read_append(("defaults of %s" % func.__qualname__,
                                lambda f=func: (f.__defaults__, f.__kwdefaults__)))
+        self.root = outer_root
 
     def global_(self, glb, name, names, label, chains=frozenset()):
         if name in self.ignore:
@@ -170,6 +192,7 @@ class _Walker:
                 # module.attr: the attribute names are among the code's names
                 for attr in sorted(names):
                     if attr in vars(value):
+                        self.root = attr
                         self.global_(vars(value), attr, names,
                                      "%s.%s" % (value.__name__, attr))
             else:
@@ -190,9 +213,9 @@ class _Walker:
     def read(self, label, getter, value):
         """A value hashed on every call; a random generator the code draws from is refused."""
         if isinstance(value, _GENERATORS):
-            self.reads.append((label, functools.partial(_draws, label, type(value))))
+            self._read_append((label, functools.partial(_draws, label, type(value))))
         else:
-            self.reads.append((label, getter))
+            self._read_append((label, getter))
 
     def state(self, obj, label, getter):
         """An object a callable is bound to: read by value on every call (never static)."""
@@ -229,7 +252,7 @@ class _Walker:
             return True
         if isinstance(value, functools.partial):
             self.reach(value.func, "%s (its function)" % label, lambda: getter().func)
-            self.reads.append(("%s (its arguments)" % label,
+            self._read_append(("%s (its arguments)" % label,
                                lambda: (getter().args, getter().keywords)))
             return True
         if isinstance(value, functools._lru_cache_wrapper):
@@ -256,7 +279,7 @@ class _Walker:
                         if isinstance(member, types.FunctionType):
                             self.function(member, "%s.%s" % (klass.__qualname__, attr))
                         elif not attr.startswith("__"):
-                            self.reads.append(("class attribute %s.%s" % (klass.__qualname__, attr),
+                            self._read_append(("class attribute %s.%s" % (klass.__qualname__, attr),
                                                lambda k=klass, a=attr: vars(k).get(a)))
             elif not is_user_module(value.__module__):
                 self.parts.append(_library_tag(value))
@@ -328,9 +351,39 @@ def fingerprint(func, ignore=()):
     walker = _Walker(ignore)
     walker.function(func, func.__qualname__)
     static = hashlib.sha256(repr(walker.parts).encode("utf-8", "surrogatepass")).hexdigest()
-    result = Fingerprint(static, walker.reads, walker.bindings)
+    result = Fingerprint(static, walker.reads, walker.bindings, _static_parts(walker.parts),
+                         walker.roots)
     _CACHE[func] = (frozenset(ignore), result)
     return result
+
+
+def _static_parts(parts):
+    """{readable name: digest} of the walk's pieces, in walk order (for explain)."""
+    named = {}
+    for part in parts:
+        if part[0] == "fn":
+            name = "code of %s" % part[1]
+        elif part[0] == "class":
+            name = "class %s (%s)" % (part[2], part[1])
+        elif part[0] == "lib" or (len(part) > 1 and part[1] == "lib"):
+            lib = part if part[0] == "lib" else part[1:]
+            name = "library %s.%s%s" % (lib[1], lib[2], " %s" % lib[3] if lib[3] else "")
+            if lib[1] == lib[2]:
+                name = "library %s%s" % (lib[1], " %s" % lib[3] if lib[3] else "")
+        elif part[0] == "builtin":
+            name = "builtin %s" % part[1]
+        elif part[0] == "module":
+            name = "module %s as %r" % (part[2], part[1])
+        elif part[0] == "ignored":
+            name = "ignored %r" % part[1]
+        elif part[0] == "empty-cell":
+            name = "unassigned closure variable %r" % part[1]
+        else:
+            name = "%s %s" % (part[0], part[1:])
+        while name in named:
+            name += "'"
+        named[name] = hashlib.sha256(repr(part).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return named
 
 
 def hash_call(fp, arguments, allow_pickle=False):

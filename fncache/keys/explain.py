@@ -8,6 +8,11 @@ may be GraphSignatures, keys this process computed (or registered), or
 or functions fncache compiled (``fncache.function``, a ``@cached_function`` that
 has compiled one signature).
 
+Memo keys (``memo:...``) are explained too: the function, its code (which function it
+reaches changed), an argument by name, a global or closure variable, a shared variable's
+value; ``explain(fn)`` takes a memoized function and explains its last miss. They have a
+registry of their own, so many memo misses never push graph keys out.
+
 The registry is a bounded in-process LRU: key -> (parts, details). Details
 are JSON-serialisable, so the cache can persist them with an entry and
 ``register`` them again in another process.
@@ -33,6 +38,8 @@ _SEE_GRAPH = " (see graph)"
 _PART_ORDER = PART_NAMES
 
 _registry = collections.OrderedDict()  # key -> (parts, details or builder, weight)
+_memo_registry = collections.OrderedDict()  # memo key -> (parts, details or builder): apart,
+# so that a program's many memo misses never push its graph keys out
 _nodes = 0
 _lock = threading.Lock()
 
@@ -71,6 +78,15 @@ def register(sig_or_key, parts=None, details=None):
             _nodes -= dropped
 
 
+def register_memo(key, parts, details):
+    """Remember a memo key's parts (``details`` may be a builder, called when asked)."""
+    with _lock:
+        _memo_registry.pop(key, None)
+        _memo_registry[key] = (parts, details)
+        while len(_memo_registry) > MAX_ENTRIES:
+            _memo_registry.popitem(last=False)
+
+
 def _weight(details):
     """Number of graph nodes held by an entry's details (or its builder)."""
     if details is None:
@@ -84,9 +100,15 @@ def lookup(key):
     """(parts, details) of a registered key; UnknownKey if not known."""
     with _lock:
         entry = _registry.get(key)
+        memo = _memo_registry.get(key) if entry is None else None
+    if memo is not None:
+        parts, details = memo
+        return parts, details() if callable(details) else details
+    with _lock:
+        entry = _registry.get(key)
         if entry is None:
             raise UnknownKey(
-                "graph key %r is unknown to this process: explain() knows keys computed "
+                "key %r is unknown to this process: explain() knows keys computed "
                 "here (the last %d) or registered with fncache.keys.explain.register(); "
                 "pass (inputs, outputs) to compute one" % (key, MAX_ENTRIES))
         _registry.move_to_end(key)
@@ -97,6 +119,80 @@ def lookup(key):
             if key in _registry:
                 _registry[key] = (parts, details, weight)
     return parts, details
+
+
+def _last_miss(fn):
+    """The two memo keys behind the last miss of a memoized function."""
+    pair = fn.explain_last_miss() if hasattr(fn, "explain_last_miss") else None
+    if pair is None:
+        raise FncacheTypeError("explain(x) with one argument takes a memoized function that has "
+                               "missed; give two keys or functions otherwise")
+    if pair[0] is None:
+        raise UnknownKey("the last miss of %s was its first call in this process: there is "
+                         "no earlier key to compare it with" % getattr(fn, "name", fn))
+    return pair
+
+
+def _is_memo(details):
+    return isinstance(details, dict) and isinstance(details.get("memo"), str)
+
+
+def explain_memo(key_a, parts_a, details_a, key_b, parts_b, details_b):
+    """Lines saying why two memo keys differ: the function, its code, an argument, a global."""
+    func_a, func_b = details_a["memo"], details_b["memo"]
+    if func_a != func_b:
+        graph_a, graph_b = func_a[len("memo:"):], func_b[len("memo:"):]
+        if not graph_a.startswith("py:") and not graph_b.startswith("py:"):
+            try:  # Theano functions: their graphs differ
+                buf = _Discard()
+                return ["graph: " + line for line in explain(graph_a, graph_b, file=buf)]
+            except UnknownKey:
+                pass
+        return ["function: %s vs %s" % (_function_label(func_a), _function_label(func_b))]
+    lines = []
+    values_a, values_b = details_a.get("values") or {}, details_b.get("values") or {}
+    for name in list(parts_a) + [n for n in parts_b if n not in parts_a]:
+        da, db = parts_a.get(name), parts_b.get(name)
+        if da == db:
+            continue
+        if name == "code":
+            lines.extend(_diff_code(details_a.get("code") or {}, details_b.get("code") or {}))
+        elif da is None or db is None:
+            lines.append("%s: only in the %s key (%s)" % (
+                name, "second" if da is None else "first",
+                (values_b if da is None else values_a).get(name, "?")))
+        else:
+            va, vb = values_a.get(name, "?"), values_b.get(name, "?")
+            lines.append("%s: %s" % (name, "%s vs %s" % (va, vb) if va != vb
+                                     else "value changed (%s)" % va))
+    if not lines and key_a != key_b:
+        lines.append("keys differ (%s vs %s) but all parts agree: different key formats?"
+                     % (key_a[-16:], key_b[-16:]))
+    return lines
+
+
+def _function_label(prefix):
+    rest = prefix[len("memo:"):]
+    return rest[3:] if rest.startswith("py:") else "Theano function %s" % rest[:16]
+
+
+def _diff_code(a, b):
+    """Which pieces of the code fingerprint differ: a function's code, a library version."""
+    lines = []
+    for name in list(a) + [n for n in b if n not in a]:
+        if name in a and name in b:
+            if a[name] != b[name]:
+                lines.append("code: %s changed" % name)
+        elif name in a:
+            lines.append("code: %s, only in the first key" % name)
+        else:
+            lines.append("code: %s, only in the second key" % name)
+    return lines or ["code: the function's code changed"]
+
+
+class _Discard:
+    def write(self, text):
+        pass
 
 
 def _resolve(x):
@@ -130,12 +226,19 @@ def _resolve(x):
 # ---------------------------------------------------------------------------
 # explain
 # ---------------------------------------------------------------------------
-def explain(a, b, file=None):
-    """List (and print) the differences between two graph keys."""
+def explain(a, b=None, file=None):
+    """List (and print) the differences between two graph keys, or two memo keys.
+
+    ``explain(fn)`` with one memoized function: why its last call missed (its key against
+    the key of the call before)."""
+    if b is None:
+        a, b = _last_miss(a)
     key_a, parts_a, details_a = _resolve(a)
     key_b, parts_b, details_b = _resolve(b)
     lines = []
-    if key_a != key_b:
+    if _is_memo(details_a) and _is_memo(details_b):
+        lines = explain_memo(key_a, parts_a, details_a, key_b, parts_b, details_b)
+    elif key_a != key_b:
         names = list(_PART_ORDER) + sorted((set(parts_a) | set(parts_b)) - set(_PART_ORDER))
         for name in names:
             da, db = parts_a.get(name), parts_b.get(name)

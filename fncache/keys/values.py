@@ -725,6 +725,20 @@ class ValueHasher:
     def intdigest(self):
         return int.from_bytes(self.digest(), "big")
 
+    def tell(self):
+        """Where the next update's encoding starts (see ``part_digest``)."""
+        return len(self._enc.buf)
+
+    def part_digest(self, start, end):
+        """Hex digest of the encoding between two ``tell()`` marks: one named part of a key.
+
+        Large data sits in the encoding as its own digest, so this hashes a few bytes."""
+        return _new_hasher(bytes(self._enc.buf[start:end])).hexdigest()
+
+    def encoded(self, start, end):
+        """The encoding between two ``tell()`` marks (``keys.describe`` reads it back)."""
+        return bytes(self._enc.buf[start:end])
+
     def copy(self):
         other = ValueHasher.__new__(ValueHasher)
         other.allow_pickle = self.allow_pickle
@@ -733,3 +747,4 @@ class ValueHasher:
         enc.buf = bytearray(self._enc.buf)
         other._enc = enc
         return other
+

@@ -22,7 +22,7 @@ import warnings
 
 from fncache.observe import counters
 from fncache.keys.digest import content_digest
-from fncache.store import locks, shared
+from fncache.store import locks, peek, shared
 from fncache.names import MEMO_BLOB_PREFIX, MODULE_PREFIX, RECORD
 from fncache.store.disk import DiskStore, ReadOnlyCache, open_cache
 from fncache.store.memory import MemoryStore
@@ -225,6 +225,11 @@ class Cache:
                     self._flush_touches()
             except (OSError, sqlite3.Error) as exc:
                 self.index_failed(exc)
+        if self._index_writable:
+            try:  # what store.peek read without this tier: its place in the LRU order
+                self.disk.used(peek.accessed(self.directory))
+            except (OSError, sqlite3.Error) as exc:
+                self.index_failed(exc)
 
     def databases(self):
         """(name, database) of the SQLite files this cache uses: entries, index."""
@@ -259,6 +264,16 @@ def current():
     while _pending and not getattr(_opening, "background", False):
         warnings.warn(_pending.pop(0), FncacheWarning, stacklevel=3)
     return cache
+
+
+def opened():
+    """The Cache for the current settings if it is open already, else None; never waits
+    (``current()`` may be opening it in the background)."""
+    from fncache.config import settings
+    cache = _current
+    if cache is not None and getattr(cache, "settings_snapshot", None) == _snapshot(settings):
+        return cache
+    return None
 
 
 def _parse_record(text):
@@ -305,8 +320,11 @@ def _snapshot(settings):
 
 @atexit.register
 def _close_at_exit():
-    if _current is not None:
-        try:
+    from fncache.config import settings
+    try:
+        if _current is None and peek.pending(settings.directory):
+            current()  # hits read without opening the cache: count them, mark them used
+        if _current is not None:
             _current.close()
-        except Exception:
-            pass  # statistics are best effort at exit
+    except Exception:
+        pass  # statistics are best effort at exit

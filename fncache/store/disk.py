@@ -416,6 +416,17 @@ class DiskStore:
             with group_writable(self.shared):
                 self._cache.set(key, bytes(data), retry=True)
 
+    def used(self, keys):
+        """Mark ``keys`` used now in the LRU order (they were read without this tier:
+        store.peek), in one transaction."""
+        if not self.writable or not keys:
+            return
+        now = time.time()
+        with self._cache.transact(retry=True):
+            for key in keys:
+                self._cache._sql("UPDATE Cache SET access_time = ? WHERE key = ? AND raw = 1",
+                                 (now, key))
+
     def delete(self, key):
         if self.writable:
             self._cache.delete(key, retry=True)
