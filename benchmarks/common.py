@@ -42,13 +42,14 @@ def write_json(name, data):
     return path
 
 
-def machine():
+def machine(library="theano"):
+    """This machine, Python, numpy and the graph library's version (``library``)."""
     import numpy
     import fncache  # noqa: F401  (Theano needs it to import on this Python)
-    import theano
+    lib = __import__(library)
     return {"python": platform.python_version(), "platform": platform.platform(),
             "cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-            "theano": theano.__version__, "numpy": numpy.__version__,
+            library: lib.__version__, "numpy": numpy.__version__,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 

@@ -17,20 +17,28 @@ _THEANO_FUNCTION_KWARGS = ("mode", "updates", "givens", "no_default_updates", "a
                            "on_unused_input")
 
 
-def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_default_updates=False,
-             accept_inplace=False, name=None, rebuild_strict=True, allow_input_downcast=None,
-             profile=None, on_unused_input=None, memoize=False):
-    """Drop-in for ``theano.function``: same arguments, same result, compiled once.
+_UNSET = object()  # an argument the caller did not give: the library's own default applies
+
+
+def function(inputs, outputs=None, mode=None, updates=None, givens=None,
+             no_default_updates=_UNSET, accept_inplace=_UNSET, name=None, rebuild_strict=_UNSET,
+             allow_input_downcast=_UNSET, profile=_UNSET, on_unused_input=_UNSET, memoize=False,
+             **library_kwargs):
+    """Drop-in for ``theano.function`` and ``pytensor.function``: same arguments (PyTensor's
+    ``trust_input`` too), same result, compiled once. Arguments not given are not passed on,
+    so the library's own defaults (and deprecation warnings) apply.
 
     ``memoize=True | "replay" | "rows" | {options}`` also memoizes its results (fncache.memoize).
     """
     options = memo.Options.from_argument(memoize)
     backend = backends.for_objects(inputs, outputs, updates, givens)
+    given = dict(no_default_updates=no_default_updates, accept_inplace=accept_inplace,
+                 rebuild_strict=rebuild_strict, allow_input_downcast=allow_input_downcast,
+                 profile=profile, on_unused_input=on_unused_input)
+    kwargs = {k: v for k, v in given.items() if v is not _UNSET}
+    kwargs.update(library_kwargs)
     return _function(backend, options, inputs, outputs, mode=mode, updates=updates,
-                     givens=givens, no_default_updates=no_default_updates,
-                     accept_inplace=accept_inplace, name=name, rebuild_strict=rebuild_strict,
-                     allow_input_downcast=allow_input_downcast, profile=profile,
-                     on_unused_input=on_unused_input)
+                     givens=givens, name=name, **kwargs)
 
 
 def _function(backend, options, inputs, outputs, **kwargs):

@@ -455,12 +455,9 @@ class MemoizedCompiledFunction(_Memoized):
         self.updated = [var for var, spec in zip(self.shared, implicit) if spec.update is not None]
         # Explicit inputs with a default (In(x, value=...)): a call that leaves one out uses
         # the value in its container now, which f.value["x"] = ... (or f["x"] = ...) sets.
-        self.defaulted = [i for i, (spec, (required, _, _)) in
-                          enumerate(zip(fn.maker.inputs, fn.defaults))
-                          if not spec.implicit and not required]
-        # After every call Theano puts these defaults back (a value set through f.value
+        # After every call Theano puts the refeed defaults back (a value set through f.value
         # serves one call); a hit must do the same.
-        self.refeed = [(i, value) for i, (_, refeed, value) in enumerate(fn.defaults) if refeed]
+        self.defaulted, self.refeed = fn.fncache_backend.input_defaults(fn)
         self.where = callsite.where()
         explicit = [spec for spec in fn.maker.inputs if not spec.implicit]
         self._input_names = ["argument %r" % (spec.name or getattr(spec.variable, "name", None)

@@ -14,6 +14,21 @@ _flags = [f for f in os.environ.get("THEANO_FLAGS", "").split(",")
           if f and not f.startswith("base_compiledir=")]
 os.environ["THEANO_FLAGS"] = ",".join(_flags + ["base_compiledir=" + COMPILEDIR])
 os.environ.setdefault("FNCACHE_DIR", str(ROOT / ".cache" / "fncache-default"))
+# PyTensor's base_compiledir (C modules and Numba's cache): one for the whole run, kept.
+PYTENSOR_COMPILEDIR = os.environ.get("FNCACHE_TEST_PYTENSOR_COMPILEDIR",
+                                     str(ROOT / ".cache" / "pytensor"))
+os.makedirs(PYTENSOR_COMPILEDIR, exist_ok=True)
+_pt_flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",")
+             if f and not f.startswith("base_compiledir=")]
+os.environ["PYTENSOR_FLAGS"] = ",".join(_pt_flags + ["base_compiledir=" + PYTENSOR_COMPILEDIR])
+
+# Where Theano is not installed (.venv-pytensor), only the files written for both backends
+# (or for none) run; the others are Theano's.
+BOTH_BACKENDS = {"test_backends.py", "test_pymc.py", "test_store.py", "test_architecture.py"}
+import importlib.util  # noqa: E402
+if importlib.util.find_spec("theano") is None:
+    collect_ignore = sorted(p.name for p in pathlib.Path(__file__).parent.glob("test_*.py")
+                            if p.name not in BOTH_BACKENDS)
 
 import pytest  # noqa: E402
 

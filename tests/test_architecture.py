@@ -4,6 +4,7 @@ Static (ast over every module, imports inside functions included), plus one fres
 interpreter for what ``import fncache`` and ``import fncache.cli`` really load.
 """
 import ast
+import importlib.util
 import os
 import subprocess
 import sys
@@ -139,6 +140,11 @@ _PATCHED = ("getattr(cc.CLinker.cmodule_key_, '__module__', '').startswith('fnca
             "getattr(rewrites.DB.register, '__wrapped__', None) is not None")
 
 
+_NEEDS_THEANO = pytest.mark.skipif(importlib.util.find_spec("theano") is None,
+                                   reason="Theano is installed in .venv only")
+
+
+@_NEEDS_THEANO
 def test_theano_imported_after_fncache_gets_the_fixes():
     """The import hook sets the BLAS flag before Theano's module body runs (without it,
     ``import theano`` fails on this numpy), puts THEANO_FLAGS back, and applies compat's
@@ -155,6 +161,7 @@ def test_theano_imported_after_fncache_gets_the_fixes():
     assert out == ["True", "True", "True", "True"]
 
 
+@_NEEDS_THEANO
 def test_theano_imported_before_fncache_gets_what_can_still_be_applied():
     code = ("import os\n"
             "os.environ['THEANO_FLAGS'] = ','.join(filter(None, [os.environ.get('THEANO_FLAGS'), "

@@ -80,7 +80,7 @@ def test_ls_lists_each_entry_with_hits_and_place(filled):
     assert listed[0]["last_used"] >= listed[0]["created"] and listed[2]["last_used"] is None
     assert listed[0]["saved_seconds"] == pytest.approx(2 * listed[0]["saves_seconds"])
     text = cli(directory, "ls").stdout.splitlines()
-    assert text[0].split() == ["key", "name", "where", "kind", "size", "hits", "saves",
+    assert text[0].split() == ["key", "name", "where", "kind", "backend", "size", "hits", "saves",
                                "created", "last", "used"]
     assert text[-1].startswith("3 entries")
 

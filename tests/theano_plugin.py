@@ -14,9 +14,6 @@ Loaded by tests/theano_suite.py with ``-p theano_plugin``. It does four things:
   or "error TYPE" (TYPE: the exception's class name; error: outside the test's call).
 """
 import inspect
-import json
-import os
-import re
 import unittest
 
 import pytest
@@ -55,43 +52,5 @@ def _nose_style_setup(request):
         instance.tearDown()
 
 
-_outcomes = {}
-
-
-def _exception_type(report):
-    crash = getattr(report.longrepr, "reprcrash", None)
-    match = re.match(r"[\w.]+(?=:|$)", crash.message if crash is not None else "")
-    return match.group(0) if match else "?"
-
-
-def _record(nodeid, outcome, seconds):
-    """A test's reports (setup, call, teardown) in order: its outcome is the first that is
-    not "passed"."""
-    previous = _outcomes.get(nodeid)
-    if previous is None:
-        _outcomes[nodeid] = [outcome, seconds]
-    else:
-        if previous[0] == "passed":
-            previous[0] = outcome
-        previous[1] += seconds
-
-
-def pytest_runtest_logreport(report):
-    if report.failed:
-        kind = "failed" if report.when == "call" else "error"
-        outcome = "%s %s" % (kind, _exception_type(report))
-    else:
-        outcome = "skipped" if report.skipped else "passed"
-    _record(report.nodeid, outcome, report.duration)
-
-
-def pytest_collectreport(report):
-    if report.failed:
-        _record(report.nodeid, "error %s" % _exception_type(report), 0.0)
-
-
-def pytest_sessionfinish(session):
-    path = os.environ.get("THEANO_SUITE_OUTCOMES")
-    if path:
-        with open(path, "w") as out:
-            json.dump(_outcomes, out, indent=0, sort_keys=True)
+from suite_outcomes import (  # noqa: E402,F401  (the outcome recorder)
+    pytest_collectreport, pytest_runtest_logreport, pytest_sessionfinish)

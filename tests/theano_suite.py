@@ -70,11 +70,23 @@ def _file_of(test):
     return test.split("::", 1)[0]
 
 
-def _run_pass(name, files, work, compiledir, timeout):
+class Library:
+    """What a pass needs to know about the library whose tests it runs."""
+
+    def __init__(self, name, flags_variable, plugin, rootdir, ini=_PYTEST_INI):
+        self.name, self.flags_variable, self.plugin = name, flags_variable, plugin
+        self.rootdir, self.ini = rootdir, ini
+
+
+def theano_library():
+    return Library("theano", "THEANO_FLAGS", "theano_plugin", _site_packages())
+
+
+def _run_pass(name, files, work, compiledir, timeout, library):
     env = dict(os.environ)
-    flags = [f for f in env.get("THEANO_FLAGS", "").split(",")
+    flags = [f for f in env.get(library.flags_variable, "").split(",")
              if f and not f.startswith("base_compiledir=")]
-    env["THEANO_FLAGS"] = ",".join(flags + ["base_compiledir=" + str(compiledir)])
+    env[library.flags_variable] = ",".join(flags + ["base_compiledir=" + str(compiledir)])
     env["FNCACHE_DIR"] = str(work / "fncache")
     env["PYTHONPATH"] = os.pathsep.join([str(HERE)] + [p for p in [env.get("PYTHONPATH")] if p])
     env.pop("FNCACHE_INSTALL", None)
@@ -84,17 +96,17 @@ def _run_pass(name, files, work, compiledir, timeout):
     outcomes = work / ("%s.json" % name)
     log = work / ("%s.log" % name)
     env["THEANO_SUITE_OUTCOMES"] = str(outcomes)
-    command = [sys.executable, "-m", "pytest", "-p", "theano_plugin", "-p", "no:cacheprovider",
-               "-c", str(work / "pytest.ini"), "--rootdir", str(_site_packages()),
+    command = [sys.executable, "-m", "pytest", "-p", library.plugin, "-p", "no:cacheprovider",
+               "-c", str(work / "pytest.ini"), "--rootdir", str(library.rootdir),
                "-q", "-rN", *files]
     started = time.monotonic()
     with open(log, "w") as out:
-        proc = subprocess.run(command, cwd=_site_packages(), env=env, stdout=out,
+        proc = subprocess.run(command, cwd=library.rootdir, env=env, stdout=out,
                               stderr=subprocess.STDOUT, timeout=timeout)
     seconds = time.monotonic() - started
     if proc.returncode not in (0, 1) or not outcomes.exists():
-        sys.exit("theano-suite: the %s pass did not run (pytest exit %d); see %s"
-                 % (name, proc.returncode, log))
+        sys.exit("%s-suite: the %s pass did not run (pytest exit %d); see %s"
+                 % (library.name, name, proc.returncode, log))
     return {test: outcome for test, (outcome, _) in json.loads(outcomes.read_text()).items()}, \
         seconds
 
@@ -134,37 +146,43 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="theano-suite-") as tmp:
         work = pathlib.Path(args.workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        (work / "pytest.ini").write_text(_PYTEST_INI)
-        results = {}
-        for name in PASSES:
-            results[name] = _run_pass(name, files, work, args.compiledir, args.timeout)
-            print("theano-suite: %s pass, %d tests in %.0f s"
-                  % (name, len(results[name][0]), results[name][1]), flush=True)
-        print(_table(results))
-        plain = results["plain"][0]
-        if not plain:
-            sys.exit("theano-suite: no test ran")
-        plain_failures = sorted(t for t, o in plain.items() if o.split()[0] in ("failed", "error"))
-        if plain_failures:
-            print("\nfailing plain (expected to fail the same way under fncache):")
-            for test in plain_failures:
-                print("  %s  %s" % (test, plain[test]))
-        differ = []
-        for name in PASSES[1:]:
-            outcomes = results[name][0]
-            for test in sorted(set(plain) | set(outcomes)):
-                if plain.get(test) != outcomes.get(test):
-                    differ.append((test, name, plain.get(test, "absent"), outcomes.get(test, "absent")))
-        if differ:
-            print("\noutcomes that differ from plain:")
-            for test, name, was, now in differ:
-                print("  %s  %s: %s, plain: %s" % (test, name, now, was))
-            if not args.workdir:
-                print("(rerun with --workdir DIR to keep the logs)")
-        same = len(plain) - len({t for t, *_ in differ})
-        print("theano-suite: %d passed, %d failed" % (same, len({t for t, *_ in differ})))
-        return 1 if differ else 0
+        return run_passes(theano_library(), files, work, args.compiledir, args.timeout,
+                          keep_hint=not args.workdir)
 
+
+def run_passes(library, files, work, compiledir, timeout, keep_hint):
+    """The three passes over ``files``, the table, and 0 if every outcome matched plain."""
+    (work / "pytest.ini").write_text(library.ini)
+    tag = library.name + "-suite"
+    results = {}
+    for name in PASSES:
+        results[name] = _run_pass(name, files, work, compiledir, timeout, library)
+        print("%s: %s pass, %d tests in %.0f s"
+              % (tag, name, len(results[name][0]), results[name][1]), flush=True)
+    print(_table(results))
+    plain = results["plain"][0]
+    if not plain:
+        sys.exit("%s: no test ran" % tag)
+    plain_failures = sorted(t for t, o in plain.items() if o.split()[0] in ("failed", "error"))
+    if plain_failures:
+        print("\nfailing plain (expected to fail the same way under fncache):")
+        for test in plain_failures:
+            print("  %s  %s" % (test, plain[test]))
+    differ = []
+    for name in PASSES[1:]:
+        outcomes = results[name][0]
+        for test in sorted(set(plain) | set(outcomes)):
+            if plain.get(test) != outcomes.get(test):
+                differ.append((test, name, plain.get(test, "absent"), outcomes.get(test, "absent")))
+    if differ:
+        print("\noutcomes that differ from plain:")
+        for test, name, was, now in differ:
+            print("  %s  %s: %s, plain: %s" % (test, name, now, was))
+        if keep_hint:
+            print("(rerun with --workdir DIR to keep the logs)")
+    same = len(plain) - len({t for t, *_ in differ})
+    print("%s: %d passed, %d failed" % (tag, same, len({t for t, *_ in differ})))
+    return 1 if differ else 0
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -50,6 +50,11 @@ class Backend(abc.ABC):
     def compile(self, inputs, outputs, kwargs):
         """The library's compiled function, with a record of the artifacts each node used."""
 
+    def when_ready(self, fn, callback):
+        """Call ``callback()`` once ``fn``'s artifacts exist (the core stores the entry then):
+        at once by default; PyTensor's Numba linker compiles at the first call."""
+        callback()
+
     @abc.abstractmethod
     def uncacheable_reason(self, fn):
         """None if ``fn`` can be stored, else a short counter name (e.g. 'mode' for DebugMode)."""
@@ -123,6 +128,15 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def container_value(self, value):
         """The value a default held in a storage container stands for (or ``value`` itself)."""
+
+    def input_defaults(self, fn):
+        """(positions of explicit inputs with a default, [(position, value)] that the library
+        puts back after every call) of a compiled function; Theano's ``fn.defaults`` here."""
+        defaulted = [i for i, (spec, (required, _, _)) in
+                     enumerate(zip(fn.maker.inputs, fn.defaults))
+                     if not spec.implicit and not required]
+        refeed = [(i, value) for i, (_, refeed, value) in enumerate(fn.defaults) if refeed]
+        return defaulted, refeed
 
     # --- tests -------------------------------------------------------------------------------
     def compiler_counters(self):

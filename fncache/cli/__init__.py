@@ -232,12 +232,11 @@ def ls_command(sort, name, as_json):
         click.echo("no entries")
         return
     now = time.time()
-    rows = [[_short_key(e["key"])[:12], e["name"] or "-", e["where"], e["kind"],
-             _human_bytes(e["size"]),
-             e["hits"], _human_seconds(e["saves_seconds"]), _ago(e["created"], now),
-             _ago(e["last_used"], now)] for e in listed]
-    click.echo(_table(["key", "name", "where", "kind", "size", "hits", "saves", "created",
-                       "last used"], rows, left=(0, 1, 2, 3, 7, 8)))
+    rows = [[_short_key(e["key"])[:12], e["name"] or "-", e["where"], e["kind"], e["backend"],
+             _human_bytes(e["size"]), e["hits"], _human_seconds(e["saves_seconds"]),
+             _ago(e["created"], now), _ago(e["last_used"], now)] for e in listed]
+    click.echo(_table(["key", "name", "where", "kind", "backend", "size", "hits", "saves",
+                       "created", "last used"], rows, left=(0, 1, 2, 3, 4, 8, 9)))
     click.echo("%d entries, %s" % (len(listed), _human_bytes(sum(e["size"] for e in listed))))
 
 
@@ -265,7 +264,8 @@ def show_command(key, as_json):
                       else "this version will try again", _date(memo.get("time"))))
     click.echo(_table(["field", "value"], [
         ["key", e["key"]], ["name", e["name"] or "-"], ["where", e["where"]],
-        ["kind", e["kind"]], ["size", _human_bytes(e["size"])], ["hits", e["hits"]],
+        ["kind", e["kind"]], ["backend", e["backend"]], ["size", _human_bytes(e["size"])],
+        ["hits", e["hits"]],
         ["saves per hit", _human_seconds(e["saves_seconds"])],
         ["saved in all", _human_seconds(e["saved_seconds"])],
         ["created", _date(e["created"])], ["last used", _date(e["last_used"])]], left=(0, 1)))

@@ -16,8 +16,8 @@ from fncache.errors import EntryRejected, FncacheError, FncacheValueError, Unkno
 from fncache.store import ENTRIES, blob_intact, envelope, is_blob
 
 DAMAGED_DATABASE = "damaged-database"
-_FIELDS = ("kind", "name", "where", "compile_seconds", "compute_seconds", "created", "graph",
-           "parts")
+_FIELDS = ("kind", "backend", "name", "where", "compile_seconds", "compute_seconds", "created",
+           "graph", "parts")
 
 
 class ReadOnlyError(FncacheError, PermissionError):
@@ -66,7 +66,9 @@ def entry(cache, key, record=None, data=None):
         size = len(data) if data is not None else 0
     hits = int(record.get("hits", 0))
     cost = _cost_seconds(record)
-    return {"key": key, "kind": record.get("kind") or "?", "name": record.get("name") or "",
+    backend = record.get("backend") or ("theano" if record.get("kind") == "compiled" else "-")
+    return {"key": key, "kind": record.get("kind") or "?", "backend": backend,
+            "name": record.get("name") or "",
             "where": record.get("where") or "?", "size": int(size), "hits": hits,
             "saves_seconds": cost, "saved_seconds": cost * hits,
             "created": record.get("created"), "last_used": record.get("last_used"),

@@ -155,18 +155,22 @@ def _compile_and_store(backend, cache, sig, inputs, outputs, kwargs, listed):
         return fn
     if cache.readonly:
         return fn
-    try:
-        _store(backend, cache, sig, fn, listed, compile_seconds)
-    except Exception as exc:  # the function is compiled: storing it is only a bonus
-        counters.count("uncacheable.store_error")
-        _log.warning("fncache: compiled but not cached (store_error: %s: %s)",
-                     type(exc).__name__, exc)
+    where = callsite.where()  # the caller's line, now: the store may come at the first call
+
+    def store():
+        try:
+            _store(backend, cache, sig, fn, listed, compile_seconds, where)
+        except Exception as exc:  # the function is compiled: storing it is only a bonus
+            counters.count("uncacheable.store_error")
+            _log.warning("fncache: compiled but not cached (store_error: %s: %s)",
+                         type(exc).__name__, exc)
+    backend.when_ready(fn, store)  # at once, or once its artifacts exist (Numba: first call)
     return fn
 
 
-def _store(backend, cache, sig, fn, listed, compile_seconds):
+def _store(backend, cache, sig, fn, listed, compile_seconds, where):
     info = {"kind": KIND, "backend": backend.name, "name": listed or "",
-            "where": callsite.where(), "compile_seconds": compile_seconds, "pid": os.getpid(),
+            "where": where, "compile_seconds": compile_seconds, "pid": os.getpid(),
             "graph": backend.summary(fn, sig), "parts": dict(sig.parts)}
     if settings.miss_log:
         try:

@@ -70,7 +70,8 @@ def _stored_maker_state(maker):
         respecs[id(spec)].update = graph_outputs[n_outputs + k]
     inputs = [respecs.get(id(spec), spec) for spec in maker.inputs]
     state["inputs"] = state["expanded_inputs"] = inputs
-    state["indices"] = [_respec_index(entry, respecs) for entry in maker.indices]
+    if "indices" in state:  # Theano's (PyTensor's maker has none)
+        state["indices"] = [_respec_index(entry, respecs) for entry in maker.indices]
     outputs = []
     for spec, variable in zip(maker.outputs, graph_outputs):
         spec = copy.copy(spec)
@@ -138,7 +139,11 @@ def _stored_graph_state(fgraph):
 
 def _restore_graph(cls, state):
     fgraph = cls.__new__(cls)
-    fgraph.__setstate__(state)
+    setstate = getattr(cls, "__setstate__", None)
+    if setstate is not None:
+        setstate(fgraph, state)
+    else:  # PyTensor's FunctionGraph: default pickling (its __getattr__ hides the absence)
+        fgraph.__dict__.update(state)
     return fgraph
 
 
@@ -495,7 +500,8 @@ def dumps_types(lib, variables):
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _types(text):
+def types(text):
+    """The types ``dumps_types`` wrote."""
     return _Unpickler(io.BytesIO(base64.b64decode(text)), (), ()).load()
 
 
@@ -503,12 +509,12 @@ def standins(lib, text):
     """Shared variables of the types ``dumps_types`` wrote, with empty storage."""
     return [lib.SharedVariable("standin_%d" % k, type_, value=None, strict=None,
                                container=lib.Container(type_, storage=[None]))
-            for k, type_ in enumerate(_types(text))]
+            for k, type_ in enumerate(types(text))]
 
 
 def input_standins(text):
     """Input variables of the types ``dumps_types`` wrote."""
-    return [type_("standin_input_%d" % k) for k, type_ in enumerate(_types(text))]
+    return [type_("standin_input_%d" % k) for k, type_ in enumerate(types(text))]
 
 
 def _dumps(lib, fn, shared, inputs):
