@@ -290,11 +290,14 @@ def open_in_background():
     Opening the SQLite databases costs milliseconds that a cache hit would
     otherwise pay; a program always builds its graph between ``import fncache``
     and its first function. Only an existing directory is opened (a new one has
-    nothing to hit); a failure is left for the first real use to report.
+    nothing to hit); a failure is left for the first real use to report. A process that
+    can change its user or group opens it at first use, as whoever it is by then.
     """
     from fncache.config import settings
     if not os.path.isdir(os.path.join(settings.directory, ENTRIES)):
         return
+    if shared.may_change_identity():
+        return  # it may drop privileges first: opened now, it would be opened as who it is now
 
     def target():
         _opening.background = True
@@ -315,7 +318,10 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _snapshot(settings):
-    return settings.snapshot()  # the settings whose change reopens the cache (config.SETTINGS)
+    """What reopens the cache when it changes: the settings marked so (config.SETTINGS), and
+    who this process is (a program that drops privileges reads what it may, writes nothing
+    it may not)."""
+    return settings.snapshot() + (shared.identity(),)
 
 
 @atexit.register
