@@ -427,7 +427,20 @@ def test_a_second_user_shares_the_directory_and_a_stranger_reads_it(tmp_path):
         stranger = AS_USER % {"groups": [], "gid": 1, "uid": nobody.pw_uid}
         read, counts, _ = run_python(stranger + code, env=as_nobody)
         assert read["access"] == "read-only" and counts["optimize"] == 0
+        assert read["warnings"] == [] and _snapshot(shared) == before
+        # The same program, had the cache opened (as it did in the background, when the
+        # prelude imported Theano as root) before it dropped privileges: it would write there
+        # as root, then lose its hit to a disk tier it could no longer use.
+        opener = "import threading\n[t.join() for t in threading.enumerate() if t.name == 'fncache-open']\n"
+        read, counts, _ = run_python(opener + stranger + code, env=as_nobody)
+        assert read["access"] == "read-only" and read["warnings"] == []
+        assert counts["optimize"] == 0 and read["stats"]["tiers"]["disk"]["hits"] == 1
         assert _snapshot(shared) == before
+        # A program that used the cache as root and then dropped privileges: what it does
+        # next is done as the stranger it became.
+        read, counts, _ = run_python(code + stranger + other, env=as_nobody)
+        assert read["access"] == "read-only" and read["warnings"] == []
+        assert counts["optimize"] == 0 and read["stats"]["tiers"]["disk"]["hits"] == 2
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -292,12 +292,16 @@ def open_in_background():
     and its first function. Only an existing directory is opened (a new one has
     nothing to hit), unless a Redis tier is set: a hit from Redis is written to
     the local directory, and making its databases (SQLite's syncs) takes longer
-    than opening them. A failure is left for the first real use to report.
+    than opening them. A failure is left for the first real use to report. A
+    process that can change its user or group opens it at first use, as whoever
+    it is by then.
     """
     from fncache.config import settings
     if not (os.path.isdir(os.path.join(settings.directory, ENTRIES))
             or (settings.redis_url and settings.secret)):
         return
+    if shared.may_change_identity():
+        return  # it may drop privileges first: opened now, it would be opened as who it is now
 
     def target():
         _opening.background = True
@@ -318,7 +322,10 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _snapshot(settings):
-    return settings.snapshot()  # the settings whose change reopens the cache (config.SETTINGS)
+    """What reopens the cache when it changes: the settings marked so (config.SETTINGS), and
+    who this process is (a program that drops privileges reads what it may, writes nothing
+    it may not)."""
+    return settings.snapshot() + (shared.identity(),)
 
 
 @atexit.register

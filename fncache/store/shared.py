@@ -62,6 +62,30 @@ def _group_name(gid):
         return str(gid)
 
 
+def identity():
+    """Who this process is to the file system: what every decision here depends on."""
+    return os.geteuid(), os.getegid(), tuple(sorted(os.getgroups()))
+
+
+def may_change_identity():
+    """True if this process can still become another user or group (root, a set-id program,
+    or one with CAP_SETUID or CAP_SETGID): a program that drops privileges does so after
+    its imports, so what is decided about a directory before then may not hold later."""
+    if os.geteuid() == 0:
+        return True
+    for ids in (getattr(os, "getresuid", None), getattr(os, "getresgid", None)):
+        if ids is not None and len(set(ids())) > 1:
+            return True
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapPrm:"):
+                    return bool(int(line.split()[1], 16) & (1 << 6 | 1 << 7))  # SETGID, SETUID
+    except (OSError, ValueError):
+        pass
+    return False
+
+
 def is_group_shared(directory):
     """True when the cache's top folder is writable by a group other than the user's own."""
     try:
