@@ -293,15 +293,16 @@ def open_in_background():
     nothing to hit), unless a Redis tier is set: a hit from Redis is written to
     the local directory, and making its databases (SQLite's syncs) takes longer
     than opening them. A failure is left for the first real use to report. A
-    process that can change its user or group opens it at first use, as whoever
-    it is by then.
+    process that can change its user or group opens a directory others write at
+    first use, as whoever it is by then.
     """
     from fncache.config import settings
     if not (os.path.isdir(os.path.join(settings.directory, ENTRIES))
             or (settings.redis_url and settings.secret)):
         return
-    if shared.may_change_identity():
-        return  # it may drop privileges first: opened now, it would be opened as who it is now
+    if (shared.may_change_identity() and os.path.isdir(settings.directory)
+            and shared.other_writers(settings.directory) is not None):
+        return  # it may drop privileges first: opened now, it would write there as who it is now
 
     def target():
         _opening.background = True
